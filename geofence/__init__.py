@@ -1,0 +1,40 @@
+"""Geofence evaluation: zones compiled into flat arrays, fixes evaluated in numba batches.
+
+Pure: numpy arrays in, numpy arrays out; no I/O, no asyncio, no SQL.
+"""
+
+from geofence.compile import DEFAULT_TIMEZONE, ZoneSet, compile_zones
+from geofence.errors import EvaluationInputError, GeofenceError, ZoneGeometryError
+from geofence.evaluate import Evaluation, ZoneState, evaluate, evaluate_xy, locate
+from geofence.projection import project, project_with_pyproj, scale_factor
+from geofence.zones import (
+    Exception_,
+    SubjectRules,
+    WeeklyWindow,
+    ZoneSpec,
+    parse_schedule,
+    validate_zone,
+)
+
+__all__ = [
+    "DEFAULT_TIMEZONE",
+    "EvaluationInputError",
+    "Evaluation",
+    "Exception_",
+    "GeofenceError",
+    "SubjectRules",
+    "WeeklyWindow",
+    "ZoneGeometryError",
+    "ZoneSet",
+    "ZoneSpec",
+    "ZoneState",
+    "compile_zones",
+    "evaluate",
+    "evaluate_xy",
+    "locate",
+    "parse_schedule",
+    "project",
+    "project_with_pyproj",
+    "scale_factor",
+    "validate_zone",
+]

@@ -1,0 +1,278 @@
+"""Compile zone and rule specifications into the flat arrays the kernels read.
+
+The result, a ``ZoneSet``, is immutable: a registry change builds a new one and the
+owner swaps a single reference, so an evaluation never sees a half-built zone set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from geofence import _kernels as K
+from geofence.errors import ZoneGeometryError
+from geofence.projection import project_with_pyproj, scale_factor
+from geofence.zones import SubjectRules, ZoneSpec, circle_centre, polygon_rings, validate_zone
+
+DEFAULT_TIMEZONE = "Asia/Tashkent"
+GRID_CELL_M = 2_000.0
+# Fixes whose accuracy is worse than this are checked against every global zone
+# instead of their grid cell (rare; such fixes are also flagged implausible upstream).
+GRID_MARGIN_M = 500.0
+_TZ_TABLE_YEARS = (2000, 2045)
+
+ZoneArrays = namedtuple(
+    "ZoneArrays",
+    [
+        "shape", "bbox", "circle", "zone_ring_off", "ring_off", "vx", "vy", "zone_k", "zone_buffer",
+        "zone_tz", "win_off", "win", "tz_off", "tz_at", "tz_val", "subj_term", "subj_cat", "exc_off", "exc",
+        "subj_zone_off", "subj_zone_ids", "zone_cat", "grid", "grid_margin_m", "cell_off", "cell_zones",
+        "global_ids",
+    ],
+)
+
+
+@dataclass(frozen=True)
+class ZoneSet:
+    """A compiled, immutable set of zones and subject rules."""
+
+    arrays: ZoneArrays
+    zone_ids: tuple[str, ...]
+    zone_kind: np.ndarray  # int8: 0 inclusion, 1 exclusion
+    subject_index: dict[str, int]
+    zones: tuple[ZoneSpec, ...]
+
+    @property
+    def n_zones(self) -> int:
+        return len(self.zone_ids)
+
+    @property
+    def n_subjects(self) -> int:
+        return len(self.subject_index)
+
+
+@lru_cache(maxsize=64)
+def _tz_transitions(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(instants, offsets) of a time zone between the table years, found by probing each
+    day and bisecting every change down to the second (zoneinfo exposes no table)."""
+    tz = ZoneInfo(name)
+
+    def offset(t: int) -> int:
+        off = datetime.fromtimestamp(t, tz).utcoffset()
+        return int(off.total_seconds()) if off is not None else 0
+
+    start = int(datetime(_TZ_TABLE_YEARS[0], 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(_TZ_TABLE_YEARS[1], 1, 1, tzinfo=UTC).timestamp())
+    at = [-(2**62)]
+    val = [offset(start)]
+    day = int(timedelta(days=1).total_seconds())
+    t = start
+    while t < end:
+        nxt = t + day
+        if offset(nxt) != val[-1]:
+            lo, hi = t, nxt  # offset(lo) == val[-1] != offset(hi)
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if offset(mid) == val[-1]:
+                    lo = mid
+                else:
+                    hi = mid
+            at.append(hi)
+            val.append(offset(hi))
+        t = nxt
+    return tuple(at), tuple(val)
+
+
+def _csr(lists: Sequence[Sequence[int]], dtype: type = np.int32) -> tuple[np.ndarray, np.ndarray]:
+    off = np.zeros(len(lists) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([len(x) for x in lists])
+    flat = np.fromiter((v for x in lists for v in x), dtype=dtype, count=int(off[-1]))
+    return off, flat
+
+
+def compile_zones(
+    zones: Sequence[ZoneSpec],
+    subjects: Sequence[SubjectRules],
+    *,
+    validate: bool = True,
+    grid_cell_m: float = GRID_CELL_M,
+    grid_margin_m: float = GRID_MARGIN_M,
+) -> ZoneSet:
+    """Build a ZoneSet. Zones of unknown subjects raise ZoneGeometryError."""
+    subject_index = {s.subject_id: i for i, s in enumerate(subjects)}
+    categories: dict[str, int] = {}
+
+    def cat_code(c: str | None) -> int:
+        return -1 if c is None else categories.setdefault(c, len(categories))
+
+    tz_names: dict[str, int] = {}
+
+    def tz_code(name: str) -> int:
+        if name not in tz_names:
+            try:
+                ZoneInfo(name)
+            except Exception as exc:  # zoneinfo raises several types for bad keys
+                raise ZoneGeometryError("-", f"unknown time zone {name!r}") from exc
+            tz_names[name] = len(tz_names)
+        return tz_names[name]
+
+    n = len(zones)
+    shape = np.zeros(n, dtype=np.int8)
+    circle = np.zeros((n, 3))
+    bbox = np.zeros((n, 4))
+    zone_k = np.ones(n)
+    zone_buffer = np.zeros(n)
+    zone_tz = np.zeros(n, dtype=np.int32)
+    zone_cat = np.full(n, -1, dtype=np.int32)
+    zone_kind = np.zeros(n, dtype=np.int8)
+    windows: list[list[tuple[int, int]]] = []
+    zone_rings: list[int] = [0]
+    ring_lens: list[int] = []
+    lon_parts: list[np.ndarray] = []
+    lat_parts: list[np.ndarray] = []
+    subj_zones: list[list[int]] = [[] for _ in subjects]
+    global_ids: list[int] = []
+    poly_of_zone: list[tuple[int, int]] = []  # (zone, first ring index) for bbox pass
+
+    for z, spec in enumerate(zones):
+        if validate:
+            validate_zone(spec)
+        zone_kind[z] = 0 if spec.kind == "inclusion" else 1
+        zone_buffer[z] = spec.buffer_m
+        if spec.subject_id is not None:
+            s = subject_index.get(spec.subject_id)
+            if s is None:
+                raise ZoneGeometryError(spec.zone_id, f"unknown subject {spec.subject_id!r}")
+            subj_zones[s].append(z)
+            tz_name = spec.timezone or subjects[s].timezone
+        else:
+            global_ids.append(z)
+            zone_cat[z] = cat_code(spec.category)
+            tz_name = spec.timezone or DEFAULT_TIMEZONE
+        zone_tz[z] = tz_code(tz_name)
+        windows.append([(w.start_s, w.end_s) for w in spec.windows])
+        if spec.geometry.get("type") == "Point":
+            lon, lat, r = circle_centre(spec)
+            shape[z] = K.SHAPE_CIRCLE
+            k = scale_factor(lat)
+            (cx,), (cy,) = project_with_pyproj(np.array([lon]), np.array([lat]))
+            circle[z] = (cx, cy, r * k)
+            zone_k[z] = k
+            bbox[z] = (cx - r * k, cy - r * k, cx + r * k, cy + r * k)
+            zone_rings.append(zone_rings[-1])
+            continue
+        rings = polygon_rings(spec)
+        first_ring = len(ring_lens)
+        lat_min, lat_max = 90.0, -90.0
+        for poly in rings:
+            for ring in poly:
+                arr = np.asarray(ring, dtype=np.float64)
+                lon_parts.append(arr[:, 0])
+                lat_parts.append(arr[:, 1])
+                ring_lens.append(arr.shape[0])
+                lat_min = min(lat_min, float(arr[:, 1].min()))
+                lat_max = max(lat_max, float(arr[:, 1].max()))
+        zone_rings.append(len(ring_lens))
+        zone_k[z] = scale_factor((lat_min + lat_max) / 2.0)
+        poly_of_zone.append((z, first_ring))
+
+    ring_off = np.zeros(len(ring_lens) + 1, dtype=np.int64)
+    ring_off[1:] = np.cumsum(ring_lens)
+    if lon_parts:
+        vx, vy = project_with_pyproj(np.concatenate(lon_parts), np.concatenate(lat_parts))
+    else:
+        vx, vy = np.zeros(0), np.zeros(0)
+    zone_ring_off = np.asarray(zone_rings, dtype=np.int64)
+    for z, _first in poly_of_zone:
+        a = ring_off[zone_ring_off[z]]
+        b = ring_off[zone_ring_off[z + 1]]
+        bbox[z] = (vx[a:b].min(), vy[a:b].min(), vx[a:b].max(), vy[a:b].max())
+
+    win_off, win_flat = _csr([[v for w in ws for v in w] for ws in windows], dtype=np.int64)
+    win = win_flat.reshape(-1, 2)
+    win_off //= 2
+
+    tz_off = np.zeros(len(tz_names) + 1, dtype=np.int64)
+    tz_at_parts: list[tuple[int, ...]] = []
+    tz_val_parts: list[tuple[int, ...]] = []
+    for name, i in sorted(tz_names.items(), key=lambda kv: kv[1]):
+        at, val = _tz_transitions(name)
+        tz_at_parts.append(at)
+        tz_val_parts.append(val)
+        tz_off[i + 1] = tz_off[i] + len(at)
+    tz_at = np.fromiter((v for p in tz_at_parts for v in p), dtype=np.int64)
+    tz_val = np.fromiter((v for p in tz_val_parts for v in p), dtype=np.int64)
+
+    zone_pos = {spec.zone_id: z for z, spec in enumerate(zones)}
+    subj_term = np.array([(s.term_start, s.term_end) for s in subjects], dtype=np.int64).reshape(-1, 2)
+    subj_cat = np.array([cat_code(s.category) for s in subjects], dtype=np.int32)
+    exc_lists: list[list[int]] = []
+    for s in subjects:
+        row: list[int] = []
+        for e in s.exceptions:
+            row.extend((e.start, e.end, -1 if e.zone_id is None else zone_pos.get(e.zone_id, -2)))
+        exc_lists.append(row)
+    exc_off, exc_flat = _csr(exc_lists, dtype=np.int64)
+    exc = exc_flat.reshape(-1, 3)
+    exc_off //= 3
+    subj_zone_off, subj_zone_ids = _csr(subj_zones)
+
+    grid, cell_off, cell_zones = _build_grid(global_ids, bbox, zone_k, zone_buffer, grid_cell_m, grid_margin_m)
+    arrays = ZoneArrays(
+        shape=shape, bbox=bbox, circle=circle, zone_ring_off=zone_ring_off, ring_off=ring_off,
+        vx=np.ascontiguousarray(vx), vy=np.ascontiguousarray(vy), zone_k=zone_k, zone_buffer=zone_buffer,
+        zone_tz=zone_tz, win_off=win_off, win=np.ascontiguousarray(win), tz_off=tz_off, tz_at=tz_at, tz_val=tz_val,
+        subj_term=np.ascontiguousarray(subj_term), subj_cat=subj_cat, exc_off=exc_off,
+        exc=np.ascontiguousarray(exc), subj_zone_off=subj_zone_off, subj_zone_ids=subj_zone_ids,
+        zone_cat=zone_cat, grid=grid, grid_margin_m=float(grid_margin_m), cell_off=cell_off,
+        cell_zones=cell_zones, global_ids=np.asarray(global_ids, dtype=np.int32),
+    )
+    return ZoneSet(
+        arrays=arrays,
+        zone_ids=tuple(z.zone_id for z in zones),
+        zone_kind=zone_kind,
+        subject_index=subject_index,
+        zones=tuple(zones),
+    )
+
+
+def _build_grid(
+    global_ids: list[int], bbox: np.ndarray, zone_k: np.ndarray, zone_buffer: np.ndarray,
+    cell_m: float, margin_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uniform grid over the global zones: each zone is listed in every cell its box,
+    grown by (margin + buffer) * k, touches."""
+    if not global_ids:
+        return np.array([0.0, 0.0, cell_m, 0.0, 0.0]), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    ids = np.asarray(global_ids)
+    grow = (margin_m + zone_buffer[ids]) * zone_k[ids] + 1.0
+    lo_x = bbox[ids, 0] - grow
+    lo_y = bbox[ids, 1] - grow
+    hi_x = bbox[ids, 2] + grow
+    hi_y = bbox[ids, 3] + grow
+    x0 = math.floor(lo_x.min() / cell_m) * cell_m
+    y0 = math.floor(lo_y.min() / cell_m) * cell_m
+    nx = int(math.floor((hi_x.max() - x0) / cell_m)) + 1
+    ny = int(math.floor((hi_y.max() - y0) / cell_m)) + 1
+    cells: list[list[int]] = [[] for _ in range(nx * ny)]
+    ix0 = np.floor((lo_x - x0) / cell_m).astype(np.int64)
+    ix1 = np.floor((hi_x - x0) / cell_m).astype(np.int64)
+    iy0 = np.floor((lo_y - y0) / cell_m).astype(np.int64)
+    iy1 = np.floor((hi_y - y0) / cell_m).astype(np.int64)
+    for q, z in enumerate(ids):
+        for iy in range(iy0[q], iy1[q] + 1):
+            base = iy * nx
+            for ix in range(ix0[q], ix1[q] + 1):
+                cells[base + ix].append(int(z))
+    cell_off, cell_zones = _csr(cells)
+    return np.array([x0, y0, cell_m, float(nx), float(ny)]), cell_off, cell_zones
+
+
+__all__ = ["DEFAULT_TIMEZONE", "ZoneArrays", "ZoneSet", "compile_zones"]

@@ -1,0 +1,135 @@
+"""Public evaluator: checks its input at the door, then calls the numba kernels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from geofence import _kernels as K
+from geofence.compile import ZoneSet
+from geofence.errors import EvaluationInputError
+from geofence.projection import project
+
+# Below this many fixes the serial kernel wins: starting worker threads costs more.
+SERIAL_BELOW = 64
+
+
+class ZoneState(IntEnum):
+    OUTSIDE = K.OUTSIDE
+    INSIDE = K.INSIDE
+    UNCERTAIN = K.UNCERTAIN
+    INACTIVE = K.INACTIVE
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-fix projected coordinates and (fix, zone) result pairs in CSR layout.
+
+    The pairs of fix i are ``pair_offsets[i]:pair_offsets[i+1]``. Every zone of the fix's
+    subject is listed; global zones are listed where they are candidates, and a global
+    zone that is not listed is OUTSIDE. ``pair_distance`` is the signed distance to the
+    zone boundary in ground metres (projected distance / the zone's scale factor;
+    negative inside) when ``exact_distance`` was asked for, else NaN or a projected
+    distance the state needed.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    pair_offsets: np.ndarray
+    pair_zone: np.ndarray
+    pair_state: np.ndarray
+    pair_distance: np.ndarray
+
+    def pair_fix(self) -> np.ndarray:
+        """Fix index of every pair."""
+        counts = np.diff(self.pair_offsets)
+        return np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
+
+
+def _as_array(name: str, value: np.ndarray, dtype: type, n: int | None) -> np.ndarray:
+    arr = np.ascontiguousarray(value, dtype=dtype)
+    if arr.ndim != 1:
+        raise EvaluationInputError(name, f"expected a 1-d array, got shape {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise EvaluationInputError(name, f"expected length {n}, got {arr.shape[0]}")
+    return arr
+
+
+def _check_common(
+    n: int, accuracy_m: np.ndarray, subject: np.ndarray, time_s: np.ndarray, zone_set: ZoneSet
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    acc_a = _as_array("accuracy_m", accuracy_m, np.float64, n)
+    subj_a = _as_array("subject", subject, np.int32, n)
+    t_a = _as_array("time_s", time_s, np.int64, n)
+    if n:
+        if not np.isfinite(acc_a).all() or (acc_a < 0).any():
+            raise EvaluationInputError("accuracy_m", "must be finite and >= 0")
+        if subj_a.min() < -1 or subj_a.max() >= zone_set.n_subjects:
+            raise EvaluationInputError("subject", "index out of range")
+    return acc_a, subj_a, t_a
+
+
+def evaluate_xy(
+    zone_set: ZoneSet,
+    x: np.ndarray,
+    y: np.ndarray,
+    accuracy_m: np.ndarray,
+    subject: np.ndarray,
+    time_s: np.ndarray,
+    *,
+    exact_distance: bool = False,
+) -> Evaluation:
+    """Evaluate fixes already projected into the evaluation frame (see ``project``)."""
+    x_a = _as_array("x", x, np.float64, None)
+    n = x_a.shape[0]
+    y_a = _as_array("y", y, np.float64, n)
+    if n and not (np.isfinite(x_a).all() and np.isfinite(y_a).all()):
+        raise EvaluationInputError("x/y", "non-finite coordinate")
+    acc_a, subj_a, t_a = _check_common(n, accuracy_m, subject, time_s, zone_set)
+    kernel = K.evaluate_serial if n < SERIAL_BELOW else K.evaluate_parallel
+    off, pz, pst, pd = kernel(x_a, y_a, acc_a, subj_a, t_a, exact_distance, zone_set.arrays)
+    if exact_distance:
+        pd = pd / zone_set.arrays.zone_k[pz]  # projected metres -> ground metres
+    return Evaluation(x_a, y_a, off, pz, pst, pd)
+
+
+def evaluate(
+    zone_set: ZoneSet,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    accuracy_m: np.ndarray,
+    subject: np.ndarray,
+    time_s: np.ndarray,
+    *,
+    exact_distance: bool = False,
+) -> Evaluation:
+    """Evaluate fixes (WGS84 degrees, accuracy radius in metres, subject index from
+    ``zone_set.subject_index`` or -1, epoch seconds) against the zone set."""
+    lon_a = _as_array("lon", lon, np.float64, None)
+    n = lon_a.shape[0]
+    lat_a = _as_array("lat", lat, np.float64, n)
+    if n:
+        if not (np.isfinite(lon_a).all() and np.isfinite(lat_a).all()):
+            raise EvaluationInputError("lon/lat", "non-finite coordinate")
+        if (np.abs(lat_a) > 90.0).any() or (np.abs(lon_a) > 180.0).any():
+            raise EvaluationInputError("lon/lat", "coordinate out of range")
+    if n < SERIAL_BELOW:
+        x, y = project(lon_a, lat_a)
+    else:
+        x, y = K.project_parallel(lon_a, lat_a)
+    return evaluate_xy(zone_set, x, y, accuracy_m, subject, time_s, exact_distance=exact_distance)
+
+
+def locate(zone_set: ZoneSet, zone: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Plain point location of projected points in one zone: 0 exterior, 1 interior,
+    2 boundary (shapely: ``contains_xy`` is 1, ``intersects_xy`` and not contains is 2)."""
+    x_a = _as_array("x", x, np.float64, None)
+    y_a = _as_array("y", y, np.float64, x_a.shape[0])
+    if not 0 <= zone < zone_set.n_zones:
+        raise EvaluationInputError("zone", "index out of range")
+    return np.asarray(K.locate_points(x_a, y_a, zone, zone_set.arrays))
+
+
+__all__ = ["SERIAL_BELOW", "Evaluation", "ZoneState", "evaluate", "evaluate_xy", "locate"]
