@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench-geofence bench-geofence-full broker clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+# Mosquitto is preferred (durable, MQTT 5); without it the project falls back to the
+# in-process amqtt broker. Installed from the distribution when we are root and it is missing.
+broker:
+	@command -v mosquitto >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null 2>&1)) \
+	  || echo "mosquitto not available: using the embedded amqtt broker"; }
+
+run: $(STAMP) broker
+	$(VENV)/bin/nazorat run
+
+test: $(STAMP) broker
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench-geofence: $(STAMP)
+	$(PY) -m benchmarks.geofence --quick --json bench-results/geofence-quick.json
+
+bench-geofence-full: $(STAMP)
+	$(PY) -m benchmarks.geofence --json bench-results/geofence-full.json
+
+clean:
+	rm -rf $(VENV) .nazorat .pytest_cache

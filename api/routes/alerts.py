@@ -1,0 +1,45 @@
+"""Alert routes: the officers' feed and lifecycle actions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import DbConn, Officer
+from api.schemas import AlertPublic, AlertResolve
+from telemetry import alerts as alert_store
+from telemetry import registry
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+
+@router.get("", response_model=list[AlertPublic])
+async def list_alerts(
+    db: DbConn, _user: Officer, status: Literal["open", "acknowledged", "resolved"] | None = None,
+    subject_id: str | None = None, after_id: int | None = Query(None, ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    """Alerts, newest first. ``after_id`` returns only newer ones (for polling feeds)."""
+    return await alert_store.list_alerts(db, status=status, subject_id=subject_id, limit=limit, after_id=after_id)
+
+
+@router.get("/{alert_id}", response_model=AlertPublic)
+async def get_alert(alert_id: int, db: DbConn, _user: Officer) -> dict[str, Any]:
+    return await alert_store.get_alert(db, alert_id)
+
+
+@router.post("/{alert_id}/acknowledge", response_model=AlertPublic)
+async def acknowledge(alert_id: int, db: DbConn, user: Officer) -> dict[str, Any]:
+    row = await alert_store.acknowledge(db, alert_id, user.name)
+    await registry.audit(db, actor=user.name, action="alert.acknowledge", subject_id=row["subject_id"],
+                         target=str(alert_id), remote_addr=user.remote_addr)
+    return row
+
+
+@router.post("/{alert_id}/resolve", response_model=AlertPublic)
+async def resolve(alert_id: int, body: AlertResolve, db: DbConn, user: Officer) -> dict[str, Any]:
+    row = await alert_store.resolve(db, alert_id, user.name, body.resolution)
+    await registry.audit(db, actor=user.name, action="alert.resolve", subject_id=row["subject_id"],
+                         target=str(alert_id), remote_addr=user.remote_addr, details={"resolution": body.resolution})
+    return row

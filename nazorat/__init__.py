@@ -1,0 +1,1 @@
+"""Nazorat composition root: the ``nazorat`` command and the services it can start."""

@@ -1,0 +1,142 @@
+"""The ``nazorat`` command: the composition root that starts processes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import urllib.request
+from pathlib import Path
+
+from telemetry.settings import Settings
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database-url", help="PostgreSQL URL (env NAZORAT_DATABASE_URL)")
+    p.add_argument("--mqtt-url", help="mqtt://host:port (env NAZORAT_MQTT_URL)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nazorat", description="Nazorat E-monitoring engine")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="all-in-one: embedded services when none configured, ingest, API, demo fleet")
+    _common(run)
+    run.add_argument("--port", type=int, help="API port (env NAZORAT_API_PORT, default 8000)")
+    run.add_argument("--fleet", type=int, default=20, help="simulated devices (0: none)")
+
+    serve = sub.add_parser("serve", help="ingest and API against configured services")
+    _common(serve)
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-api", action="store_true")
+    serve.add_argument("--no-ingest", action="store_true")
+    serve.add_argument("--client-id")
+    serve.add_argument("--shared-group")
+    serve.add_argument("--mqtt-protocol", type=int, choices=(4, 5), default=5)
+
+    dbp = sub.add_parser("db", help="database schema")
+    dbs = dbp.add_subparsers(dest="db_command", required=True)
+    up = dbs.add_parser("upgrade", help="apply pending migrations")
+    up.add_argument("--database-url")
+
+    sim = sub.add_parser("simulate", help="publish a simulated fleet")
+    sim.add_argument("--api-url", required=True)
+    sim.add_argument("--token", help="API token (env NAZORAT_API_TOKEN)")
+    sim.add_argument("--mqtt-url", required=True)
+    sim.add_argument("--devices", type=int, default=20)
+    sim.add_argument("--interval", type=float, default=1.0)
+    sim.add_argument("--duration", type=float)
+    sim.add_argument("--no-register", action="store_true")
+
+    zl = sub.add_parser("zones", help="zone tools")
+    zls = zl.add_subparsers(dest="zones_command", required=True)
+    load = zls.add_parser("load", help="import a GeoJSON FeatureCollection through the API")
+    load.add_argument("file", type=Path)
+    load.add_argument("--api-url", required=True)
+    load.add_argument("--token")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    if args.command == "run":
+        return _run(args, settings)
+    if args.command == "serve":
+        return _serve(args, settings)
+    if args.command == "db":
+        from telemetry import db
+
+        url = args.database_url or settings.database_url
+        if not url:
+            parser.error("--database-url or NAZORAT_DATABASE_URL is required")
+        print("\n".join(db.upgrade(url)) or "schema is up to date")
+        return 0
+    if args.command == "simulate":
+        return _simulate(args, settings)
+    if args.command == "zones":
+        token = args.token or settings.api_token
+        req = urllib.request.Request(args.api_url.rstrip("/") + "/zones/import", data=args.file.read_bytes(),
+                                     method="POST", headers={"Authorization": f"Bearer {token}",
+                                                             "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            print(f"imported {len(json.loads(resp.read()))} zones")
+        return 0
+    return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from nazorat import stack
+
+    data_dir = Path(settings.data_dir).resolve()
+    infra = stack.start_infrastructure(data_dir, args.database_url or settings.database_url,
+                                       args.mqtt_url or settings.mqtt_url)
+    try:
+        stack.migrate(infra.database_url)
+        token = settings.api_token or stack.load_or_create_token(data_dir)
+        asyncio.run(stack.serve(
+            database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
+            api_token=token, host=settings.api_host, port=args.port or settings.api_port,
+            batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
+            demo_fleet=args.fleet,
+        ))
+    finally:
+        infra.stop()
+    print("Nazorat stopped.", flush=True)
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from nazorat import stack
+
+    database_url = args.database_url or settings.database_url
+    mqtt_url = args.mqtt_url or settings.mqtt_url
+    if not database_url or not mqtt_url or not settings.api_token:
+        print("serve needs a database URL, an MQTT URL and NAZORAT_API_TOKEN", file=sys.stderr)
+        return 2
+    stack.migrate(database_url)
+    asyncio.run(stack.serve(
+        database_url=database_url, mqtt_url=mqtt_url, mqtt_protocol=args.mqtt_protocol,
+        api_token=settings.api_token, host=settings.api_host, port=args.port or settings.api_port,
+        ingest=not args.no_ingest, api=not args.no_api, client_id=args.client_id or settings.mqtt_client_id,
+        shared_group=args.shared_group or settings.mqtt_shared_group,
+        batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
+    ))
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator import build_fleet, publish, register_fleet
+
+    fleet = build_fleet(args.devices)
+    if not args.no_register:
+        register_fleet(args.api_url, args.token or settings.api_token or "", fleet)
+    sent = asyncio.run(publish(args.mqtt_url, fleet, interval_s=args.interval, duration_s=args.duration))
+    print(f"published {sent} fixes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Running the engine: API + ingest in one event loop, and the all-in-one demo stack."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import uvicorn
+
+from api import create_app
+from ingest import IngestWorker
+from nazorat.services import AmqttBroker, EmbeddedPostgres, MosquittoBroker, start_broker
+from telemetry import db
+from telemetry.pipeline import Pipeline
+
+log = logging.getLogger("nazorat")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the stack owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Infrastructure:
+    database_url: str
+    mqtt_url: str
+    mqtt_protocol: int
+    postgres: EmbeddedPostgres | None = None
+    broker: MosquittoBroker | AmqttBroker | None = None
+
+    def stop(self) -> None:
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+
+def ensure_database(admin_url: str, name: str) -> str:
+    """Create database ``name`` on the server of ``admin_url`` if missing; return its URL."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # name is ours
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str | None) -> Infrastructure:
+    """Use the configured services, or start an embedded PostgreSQL and a broker."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pg = None
+    if database_url is None:
+        pg = EmbeddedPostgres(data_dir / "pg")
+        pg.start()
+        database_url = ensure_database(pg.url(), "nazorat")
+        log.info("started embedded PostgreSQL on 127.0.0.1:%d (data in %s)", pg.port, pg.data_dir)
+    broker = None
+    protocol = 5
+    if mqtt_url is None:
+        try:
+            broker = start_broker(data_dir / "mqtt")
+        except BaseException:
+            if pg is not None:
+                pg.stop()
+            raise
+        mqtt_url = broker.url
+        protocol = 5 if isinstance(broker, MosquittoBroker) else 4
+        log.info("started %s broker at %s", type(broker).__name__, mqtt_url)
+    return Infrastructure(database_url, mqtt_url, protocol, pg, broker)
+
+
+def load_or_create_token(data_dir: Path) -> str:
+    path = data_dir / "api-token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(24)
+    path.write_text(token)
+    path.chmod(0o600)
+    return token
+
+
+async def serve(
+    *, database_url: str, mqtt_url: str, mqtt_protocol: int, api_token: str, host: str, port: int,
+    ingest: bool = True, api: bool = True, client_id: str = "nazorat-ingest", shared_group: str | None = None,
+    batch_max_messages: int = 500, batch_max_ms: int = 20, demo_fleet: int = 0,
+    stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
+) -> None:
+    """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[object]] = []
+    pipeline = Pipeline(database_url)
+    server = None
+    if api:
+        app = create_app(database_url=database_url, api_token=api_token)
+        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        tasks.append(asyncio.create_task(server.serve(), name="api"))
+    worker = None
+    if ingest:
+        worker = IngestWorker(mqtt_url=mqtt_url, pipeline=pipeline, client_id=client_id, shared_group=shared_group,
+                              protocol=mqtt_protocol, batch_max_messages=batch_max_messages,
+                              batch_max_ms=batch_max_ms)
+        tasks.append(asyncio.create_task(worker.run(stop), name="ingest"))
+    if server is not None:
+        while not server.started:
+            if tasks[0].done():
+                await tasks[0]  # surfaces the start-up error
+                return
+            await asyncio.sleep(0.05)
+    if worker is not None:
+        await asyncio.wait_for(worker.connected.wait(), timeout=30)
+    api_url = f"http://{host}:{port}"
+    if ready is not None:
+        ready.set()
+    if demo_fleet:
+        tasks.append(asyncio.create_task(_demo_fleet(api_url, api_token, mqtt_url, demo_fleet, stop), name="fleet"))
+    print(f"Nazorat is running.\n  API:       {api_url}\n  API docs:  {api_url}/docs\n"
+          f"  Dashboard: {api_url}/#token={api_token}\n  Token:     {api_token}\n"
+          f"  MQTT:      {mqtt_url}\n  Stop with Ctrl-C.", flush=True)
+    await stop.wait()
+    if server is not None:
+        server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.to_thread(pipeline.close)
+
+
+async def _demo_fleet(api_url: str, token: str, mqtt_url: str, n: int, stop: asyncio.Event) -> None:
+    from simulator import build_fleet, publish, register_fleet
+
+    fleet = build_fleet(n)
+    await asyncio.to_thread(register_fleet, api_url, token, fleet)
+    log.info("demo fleet of %d devices registered; publishing", n)
+    while not stop.is_set():
+        try:
+            await publish(mqtt_url, fleet, interval_s=1.0, stop=stop)
+        except Exception:
+            log.exception("demo fleet publisher failed; restarting")
+            await asyncio.sleep(1.0)
+
+
+def migrate(database_url: str) -> list[str]:
+    return db.upgrade(database_url)
+
+
+__all__ = ["Infrastructure", "ensure_database", "load_or_create_token", "migrate", "serve", "start_infrastructure"]

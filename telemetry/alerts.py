@@ -1,0 +1,75 @@
+"""Alert reads and the officer's lifecycle actions: open -> acknowledged -> resolved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from telemetry.errors import ConflictError, NotFoundError
+
+Row = dict[str, Any]
+RESOLUTIONS = ("confirmed", "false_alarm", "excused")
+_COLS = (
+    "id, kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, distance_m, details, status,"
+    " created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution"
+)
+
+
+async def list_alerts(
+    conn: psycopg.AsyncConnection[Any], *, status: str | None, subject_id: str | None, limit: int, after_id: int | None
+) -> list[Row]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_COLS} FROM alerts WHERE (%(status)s::text IS NULL OR status = %(status)s)"
+            " AND (%(subject)s::text IS NULL OR subject_id = %(subject)s)"
+            " AND (%(after)s::bigint IS NULL OR id > %(after)s) ORDER BY id DESC LIMIT %(limit)s",
+            {"status": status, "subject": subject_id, "after": after_id, "limit": limit},
+        )
+        return await cur.fetchall()
+
+
+async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int) -> Row:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_COLS} FROM alerts WHERE id = %s", (alert_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError("alert", str(alert_id))
+    return row
+
+
+async def acknowledge(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: str) -> Row:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s"
+            f" WHERE id = %s AND status = 'open' RETURNING {_COLS}", (officer, alert_id))
+        row = await cur.fetchone()
+    if row is None:
+        current = await get_alert(conn, alert_id)
+        raise ConflictError("alert", str(alert_id), f"cannot acknowledge an alert that is {current['status']}")
+    return row
+
+
+async def resolve(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: str, resolution: str) -> Row:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = %s, resolution = %s,"
+            f" acknowledged_at = coalesce(acknowledged_at, now()), acknowledged_by = coalesce(acknowledged_by, %s)"
+            f" WHERE id = %s AND status <> 'resolved' RETURNING {_COLS}", (officer, resolution, officer, alert_id))
+        row = await cur.fetchone()
+    if row is None:
+        await get_alert(conn, alert_id)
+        raise ConflictError("alert", str(alert_id), "already resolved")
+    return row
+
+
+async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int) -> list[Row]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, received_at, topic, reason, payload_size, encode(substring(payload from 1 for 512),"
+            " 'escape') AS payload_head FROM dead_letters ORDER BY id DESC LIMIT %s", (limit,))
+        return await cur.fetchall()
+
+
+__all__ = ["RESOLUTIONS", "acknowledge", "get_alert", "list_alerts", "list_dead_letters", "resolve"]

@@ -1,0 +1,34 @@
+"""Prometheus metrics of the ingest path (exposed by the API's /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_RECEIVED = Counter("nazorat_mqtt_messages_received_total", "MQTT messages received by ingest")
+FIXES_STORED = Counter("nazorat_fixes_stored_total", "Fixes newly stored in positions")
+FIXES_DUPLICATE = Counter("nazorat_fixes_duplicate_total", "Fixes already stored (replays), ignored")
+FIXES_LATE = Counter("nazorat_fixes_late_total", "Fixes older than the device's latest evaluated fix")
+DEAD_LETTERS = Counter("nazorat_dead_letters_total", "Rejected messages or fixes", ["reason"])
+ALERTS_RAISED = Counter("nazorat_alerts_raised_total", "Alerts stored", ["kind"])
+BATCH_SECONDS = Histogram(
+    "nazorat_ingest_batch_seconds", "Time to store and evaluate one batch",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+BATCH_FIXES = Histogram("nazorat_ingest_batch_fixes", "Fixes per batch", buckets=(1, 10, 50, 100, 500, 1000, 5000))
+DB_ERRORS = Counter("nazorat_db_errors_total", "Failed batch writes (retried)")
+DB_UP = Gauge("nazorat_db_up", "1 while the ingest database connection works")
+OPEN_VIOLATIONS = Gauge("nazorat_open_violations", "Violations currently open")
+
+__all__ = [
+    "ALERTS_RAISED",
+    "BATCH_FIXES",
+    "BATCH_SECONDS",
+    "DB_ERRORS",
+    "DB_UP",
+    "DEAD_LETTERS",
+    "FIXES_DUPLICATE",
+    "FIXES_LATE",
+    "FIXES_STORED",
+    "MESSAGES_RECEIVED",
+    "OPEN_VIOLATIONS",
+]

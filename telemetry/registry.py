@@ -1,0 +1,178 @@
+"""Registry reads and writes (subjects, devices, zones), async for the API.
+
+Every write announces itself on the ``nazorat_registry`` channel in the same
+transaction, so running ingest workers recompile their zone snapshot after commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from geofence import ZoneGeometryError, validate_zone
+from telemetry.errors import ConflictError, InvalidInputError, NotFoundError
+from telemetry.snapshot import REGISTRY_CHANNEL, zone_spec_from_row
+
+Row = dict[str, Any]
+_SUBJECT_COLS = "id, full_name, category, order_type, timezone, term_start, term_end, created_at"
+_DEVICE_COLS = "id, kind, subject_id, created_at"
+_ZONE_COLS = "id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, active, created_at"
+
+
+async def _announce(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.execute(f"NOTIFY {REGISTRY_CHANNEL}")
+
+
+async def create_subject(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+    try:
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"INSERT INTO subjects (id, full_name, category, order_type, timezone, term_start, term_end)"
+                f" VALUES (%(id)s, %(full_name)s, %(category)s, %(order_type)s, %(timezone)s, %(term_start)s,"
+                f" %(term_end)s) RETURNING {_SUBJECT_COLS}",
+                data,
+            )
+            row = await cur.fetchone()
+            await _announce(conn)
+    except psycopg.errors.UniqueViolation as exc:
+        raise ConflictError("subject", data["id"], "already exists") from exc
+    assert row is not None
+    return row
+
+
+async def list_subjects(conn: psycopg.AsyncConnection[Any], limit: int, offset: int) -> list[Row]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_SUBJECT_COLS} FROM subjects ORDER BY id LIMIT %s OFFSET %s", (limit, offset))
+        return await cur.fetchall()
+
+
+async def get_subject(conn: psycopg.AsyncConnection[Any], subject_id: str) -> Row:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_SUBJECT_COLS} FROM subjects WHERE id = %s", (subject_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError("subject", subject_id)
+    return row
+
+
+async def create_device(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+    try:
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"INSERT INTO devices (id, kind, subject_id) VALUES (%(id)s, %(kind)s, %(subject_id)s)"
+                f" RETURNING {_DEVICE_COLS}",
+                data,
+            )
+            row = await cur.fetchone()
+            await _announce(conn)
+    except psycopg.errors.UniqueViolation as exc:
+        raise ConflictError("device", data["id"], "already exists") from exc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise NotFoundError("subject", str(data.get("subject_id"))) from exc
+    assert row is not None
+    return row
+
+
+async def list_devices(conn: psycopg.AsyncConnection[Any], limit: int, offset: int) -> list[Row]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_DEVICE_COLS} FROM devices ORDER BY id LIMIT %s OFFSET %s", (limit, offset))
+        return await cur.fetchall()
+
+
+def _check_zone(data: Row) -> None:
+    if data.get("subject_id") is not None and data.get("category") is not None:
+        raise InvalidInputError("category", "a zone is either per subject or global for a category, not both")
+    try:
+        validate_zone(zone_spec_from_row({**data, "schedule": data.get("schedule") or []}))
+    except ZoneGeometryError as exc:
+        raise InvalidInputError("geometry", exc.reason) from exc
+
+
+async def create_zones(conn: psycopg.AsyncConnection[Any], items: list[Row]) -> list[Row]:
+    """Validate then insert zones in one transaction (all or none)."""
+    for data in items:
+        _check_zone(data)
+    rows: list[Row] = []
+    try:
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            for data in items:
+                await cur.execute(
+                    "INSERT INTO zones (id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule)"
+                    " VALUES (%(id)s, %(name)s, %(kind)s, %(subject_id)s, %(category)s, %(geometry)s, %(radius_m)s,"
+                    f" %(buffer_m)s, %(schedule)s) RETURNING {_ZONE_COLS}",
+                    {**data, "geometry": Jsonb(data["geometry"]), "schedule": Jsonb(data.get("schedule") or [])},
+                )
+                row = await cur.fetchone()
+                assert row is not None
+                rows.append(row)
+            await _announce(conn)
+    except psycopg.errors.UniqueViolation as exc:
+        raise ConflictError("zone", "-", "a zone with this id already exists") from exc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise NotFoundError("subject", "-") from exc
+    return rows
+
+
+async def list_zones(conn: psycopg.AsyncConnection[Any], subject_id: str | None, limit: int, offset: int) -> list[Row]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        if subject_id is None:
+            await cur.execute(f"SELECT {_ZONE_COLS} FROM zones ORDER BY id LIMIT %s OFFSET %s", (limit, offset))
+        else:
+            await cur.execute(
+                f"SELECT {_ZONE_COLS} FROM zones WHERE subject_id = %s OR subject_id IS NULL ORDER BY id"
+                " LIMIT %s OFFSET %s", (subject_id, limit, offset))
+        return await cur.fetchall()
+
+
+async def subject_positions(
+    conn: psycopg.AsyncConnection[Any], subject_id: str, since: datetime | None, limit: int
+) -> list[Row]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT device_id, device_time, received_at, lat, lon, accuracy_m, speed_mps, heading_deg, source, seq, late"
+            " FROM positions WHERE subject_id = %s AND (%s::timestamptz IS NULL OR device_time >= %s)"
+            " ORDER BY device_time DESC LIMIT %s",
+            (subject_id, since, since, limit),
+        )
+        return await cur.fetchall()
+
+
+async def latest_positions(conn: psycopg.AsyncConnection[Any], limit: int) -> list[Row]:
+    """The latest fix of each device (for the live map)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT DISTINCT ON (p.device_id) p.device_id, p.subject_id, p.device_time, p.lat, p.lon, p.accuracy_m"
+            " FROM devices d JOIN LATERAL (SELECT * FROM positions WHERE device_id = d.id"
+            " ORDER BY device_time DESC LIMIT 1) p ON true ORDER BY p.device_id LIMIT %s",
+            (limit,),
+        )
+        return await cur.fetchall()
+
+
+async def audit(
+    conn: psycopg.AsyncConnection[Any], *, actor: str, action: str, subject_id: str | None = None,
+    target: str | None = None, remote_addr: str | None = None, details: Row | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (actor, action, subject_id, target, remote_addr, details)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (actor, action, subject_id, target, remote_addr, Jsonb(details or {})),
+    )
+
+
+__all__ = [
+    "audit",
+    "create_device",
+    "create_subject",
+    "create_zones",
+    "get_subject",
+    "latest_positions",
+    "list_devices",
+    "list_subjects",
+    "list_zones",
+    "subject_positions",
+]

@@ -1,0 +1,25 @@
+"""Runtime settings, from the environment (prefix NAZORAT_) or arguments."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NAZORAT_", extra="ignore")
+
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    api_token: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # micro-batching: a batch closes at this many messages or this many ms after its first
+    batch_max_messages: int = Field(500, ge=1, le=50_000)
+    batch_max_ms: int = Field(20, ge=1, le=10_000)
+    mqtt_client_id: str = "nazorat-ingest"
+    mqtt_shared_group: str | None = None
+    data_dir: str = ".nazorat"
+
+
+__all__ = ["Settings"]

@@ -1,0 +1,236 @@
+"""Wire format v1 (MQTT): topics and the JSON fix payload. Documented in docs/wire-format.md.
+
+Topics
+    nazorat/v1/devices/{device_id}/fixes    one fix object, or a JSON array of them
+                                            (store-and-forward bursts), at most 1000
+    nazorat/v1/alerts/{subject_id}          alerts, published by the engine
+
+Fix object (keys are short on purpose: devices sit on weak cellular links)
+    t    required  device time: integer epoch milliseconds, or an RFC 3339 string with offset
+    lat  required  WGS84 latitude, degrees, -90..90
+    lon  required  WGS84 longitude, degrees, -180..180
+    acc  required  horizontal accuracy radius, metres, > 0 and <= 100000
+    spd  optional  speed, m/s, 0..1000
+    hdg  optional  heading, degrees, 0..<360
+    src  optional  "gps" (default), "cell" or "wifi"
+    seq  optional  device sequence number, integer >= 0
+    sat  optional  satellites used, integer 0..255
+    v    optional  payload version, must be 1
+
+Decoding is strict: unknown keys, wrong types, booleans for numbers, NaN/Infinity,
+out-of-range values and oversized payloads are rejected with a reason. A message that
+is not a JSON object/array is rejected whole; in an array, each bad fix is rejected on
+its own and the good ones proceed. This module is the only thing the simulator imports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from telemetry.errors import DecodeError
+
+TOPIC_PREFIX = "nazorat/v1/devices/"
+FIXES_SUFFIX = "/fixes"
+ALERTS_PREFIX = "nazorat/v1/alerts/"
+FIXES_SUBSCRIPTION = "nazorat/v1/devices/+/fixes"
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_FIXES_PER_MESSAGE = 1000
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+SOURCES = ("gps", "cell", "wifi")
+_MIN_TIME_MS = 946_684_800_000  # 2000-01-01
+_MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
+_ALLOWED_KEYS = frozenset({"v", "t", "lat", "lon", "acc", "spd", "hdg", "src", "seq", "sat"})
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    device_id: str
+    time_ms: int
+    lat: float
+    lon: float
+    accuracy_m: float
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+    source: str = "gps"
+    seq: int | None = None
+    satellites: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FixError:
+    index: int
+    reason: str
+    raw: bytes
+
+
+def fixes_topic(device_id: str) -> str:
+    return f"{TOPIC_PREFIX}{device_id}{FIXES_SUFFIX}"
+
+
+def alerts_topic(subject_id: str) -> str:
+    return f"{ALERTS_PREFIX}{subject_id}"
+
+
+def device_from_topic(topic: str) -> str:
+    """The device id of a fixes topic. Raises DecodeError for any other topic."""
+    if not (topic.startswith(TOPIC_PREFIX) and topic.endswith(FIXES_SUFFIX)):
+        raise DecodeError("not a fixes topic", topic=topic)
+    device_id = topic[len(TOPIC_PREFIX) : -len(FIXES_SUFFIX)]
+    if not DEVICE_ID_RE.match(device_id):
+        raise DecodeError("malformed device id in topic", topic=topic)
+    return device_id
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _number(obj: dict[str, Any], key: str, lo: float, hi: float, *, required: bool,
+            lo_open: bool = False, hi_open: bool = False) -> float | None:
+    if key not in obj:
+        if required:
+            raise DecodeError(f"missing '{key}'")
+        return None
+    v = obj[key]
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise DecodeError(f"'{key}' must be a number")
+    f = float(v)
+    if not math.isfinite(f):
+        raise DecodeError(f"'{key}' must be finite")
+    if f < lo or f > hi or (lo_open and f == lo) or (hi_open and f == hi):
+        raise DecodeError(f"'{key}' out of range")
+    return f
+
+
+def _integer(obj: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
+    if key not in obj:
+        return None
+    v = obj[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise DecodeError(f"'{key}' must be an integer")
+    if not lo <= v <= hi:
+        raise DecodeError(f"'{key}' out of range")
+    return v
+
+
+def _time_ms(obj: dict[str, Any]) -> int:
+    if "t" not in obj:
+        raise DecodeError("missing 't'")
+    v = obj["t"]
+    if isinstance(v, bool):
+        raise DecodeError("'t' must be epoch milliseconds or an RFC 3339 string")
+    if isinstance(v, int):
+        ms = v
+    elif isinstance(v, str) and len(v) <= 40:
+        try:
+            dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise DecodeError("'t' is not a valid RFC 3339 time") from exc
+        if dt.tzinfo is None:
+            raise DecodeError("'t' needs a UTC offset")
+        ms = int(round(dt.timestamp() * 1000))
+    else:
+        raise DecodeError("'t' must be epoch milliseconds or an RFC 3339 string")
+    if not _MIN_TIME_MS <= ms < _MAX_TIME_MS:
+        raise DecodeError("'t' out of range (2000..2100)")
+    return ms
+
+
+def decode_fix(device_id: str, obj: Any) -> Fix:
+    if not isinstance(obj, dict):
+        raise DecodeError("a fix must be a JSON object")
+    unknown = set(obj) - _ALLOWED_KEYS
+    if unknown:
+        raise DecodeError(f"unknown keys {sorted(unknown)[:5]}")
+    if "v" in obj and (isinstance(obj["v"], bool) or obj["v"] != 1):
+        raise DecodeError("unsupported payload version")
+    src = obj.get("src", "gps")
+    if src not in SOURCES:
+        raise DecodeError("'src' must be gps, cell or wifi")
+    lat = _number(obj, "lat", -90.0, 90.0, required=True)
+    lon = _number(obj, "lon", -180.0, 180.0, required=True)
+    acc = _number(obj, "acc", 0.0, 100_000.0, required=True, lo_open=True)
+    assert lat is not None and lon is not None and acc is not None
+    return Fix(
+        device_id=device_id,
+        time_ms=_time_ms(obj),
+        lat=lat,
+        lon=lon,
+        accuracy_m=acc,
+        speed_mps=_number(obj, "spd", 0.0, 1000.0, required=False),
+        heading_deg=_number(obj, "hdg", 0.0, 360.0, required=False, hi_open=True),
+        source=src,
+        seq=_integer(obj, "seq", 0, 2**63 - 1),
+        satellites=_integer(obj, "sat", 0, 255),
+    )
+
+
+def decode_fixes(topic: str, payload: bytes) -> tuple[list[Fix], list[FixError]]:
+    """Decode one message. Raises DecodeError when the message as a whole is unusable;
+    otherwise returns the good fixes and a rejection per bad fix."""
+    device_id = device_from_topic(topic)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(f"payload too large ({len(payload)} > {MAX_PAYLOAD_BYTES} bytes)", topic=topic)
+    try:
+        doc = json.loads(payload, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise DecodeError("JSON nested too deeply", topic=topic) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not valid JSON: {str(exc)[:120]}", topic=topic) from exc
+    items = doc if isinstance(doc, list) else [doc]
+    if not isinstance(doc, list | dict):
+        raise DecodeError("payload must be a JSON object or array", topic=topic)
+    if not items:
+        raise DecodeError("empty fix array", topic=topic)
+    if len(items) > MAX_FIXES_PER_MESSAGE:
+        raise DecodeError(f"too many fixes ({len(items)} > {MAX_FIXES_PER_MESSAGE})", topic=topic)
+    fixes: list[Fix] = []
+    errors: list[FixError] = []
+    for i, item in enumerate(items):
+        try:
+            fixes.append(decode_fix(device_id, item))
+        except DecodeError as exc:
+            raw = json.dumps(item, default=str)[:4096].encode() if isinstance(doc, list) else payload
+            errors.append(FixError(i, f"fix[{i}]: {exc.reason}" if isinstance(doc, list) else exc.reason, raw))
+    return fixes, errors
+
+
+def encode_fix(*, t_ms: int, lat: float, lon: float, acc: float, spd: float | None = None,
+               hdg: float | None = None, src: str = "gps", seq: int | None = None) -> dict[str, Any]:
+    """A fix object as a device sends it."""
+    out: dict[str, Any] = {"t": t_ms, "lat": round(lat, 7), "lon": round(lon, 7), "acc": round(acc, 1), "src": src}
+    if spd is not None:
+        out["spd"] = round(spd, 2)
+    if hdg is not None:
+        out["hdg"] = round(hdg % 360.0, 1)
+    if seq is not None:
+        out["seq"] = seq
+    return out
+
+
+def encode_payload(fixes: list[dict[str, Any]]) -> bytes:
+    doc: Any = fixes[0] if len(fixes) == 1 else fixes
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+__all__ = [
+    "ALERTS_PREFIX",
+    "FIXES_SUBSCRIPTION",
+    "MAX_FIXES_PER_MESSAGE",
+    "MAX_PAYLOAD_BYTES",
+    "SOURCES",
+    "Fix",
+    "FixError",
+    "alerts_topic",
+    "decode_fix",
+    "decode_fixes",
+    "device_from_topic",
+    "encode_fix",
+    "encode_payload",
+    "fixes_topic",
+]

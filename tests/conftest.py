@@ -1,0 +1,125 @@
+"""Session fixtures: a real PostgreSQL and a real MQTT broker, started by the suite.
+
+``NAZORAT_TEST_DATABASE_URL`` / ``NAZORAT_TEST_MQTT_URL`` point the suite at existing
+services instead. Every test that needs a database gets a fresh one, cloned from a
+migrated template.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port, start_broker
+from telemetry import db
+
+ROOT = Path(__file__).resolve().parents[1]
+# MQTT 5 against Mosquitto or a configured broker; 3.1.1 against the amqtt fallback
+_MQTT_PROTOCOL = {"value": int(os.environ.get("NAZORAT_TEST_MQTT_PROTOCOL", "5"))}
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("NAZORAT_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    pg.start()
+    try:
+        yield pg.url()
+    finally:
+        pg.destroy()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin_url: str) -> str:
+    name = f"nz_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    db.upgrade(pg_admin_url.rsplit("/", 1)[0] + "/" + name)
+    return name
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    name = f"nz_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')  # type: ignore[arg-type]
+    yield pg_admin_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("NAZORAT_TEST_MQTT_URL")
+    if url:
+        yield url
+        return
+    broker = start_broker(tmp_path_factory.mktemp("mqtt"))
+    if not isinstance(broker, MosquittoBroker):
+        _MQTT_PROTOCOL["value"] = 4
+    try:
+        yield broker.url
+    finally:
+        broker.stop()
+
+
+@dataclass
+class Stack:
+    api_url: str
+    token: str
+    mqtt_url: str
+    database_url: str
+    process: subprocess.Popen[bytes]
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+
+
+def start_stack(database_url: str, mqtt_url: str, log_path: Path, *, client_id: str | None = None,
+                api: bool = True, extra_env: dict[str, str] | None = None) -> Stack:
+    port = free_port()
+    token = uuid.uuid4().hex
+    env = {**os.environ, "NAZORAT_DATABASE_URL": database_url, "NAZORAT_MQTT_URL": mqtt_url,
+           "NAZORAT_API_TOKEN": token, "NAZORAT_API_PORT": str(port), "PYTHONUNBUFFERED": "1",
+           **(extra_env or {})}
+    protocol = str(_MQTT_PROTOCOL["value"])
+    args = [sys.executable, "-m", "nazorat.cli", "serve", "--client-id", client_id or f"nz-test-{uuid.uuid4().hex[:8]}",
+            "--mqtt-protocol", protocol]
+    if not api:
+        args.append("--no-api")
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    stack = Stack(f"http://127.0.0.1:{port}", token, mqtt_url, database_url, proc)
+    deadline = time.monotonic() + 60
+    while b"Nazorat is running" not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"stack did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return stack
+
+
+@pytest.fixture
+def stack(database_url: str, mqtt_url: str, tmp_path: Path) -> Iterator[Stack]:
+    s = start_stack(database_url, mqtt_url, tmp_path / "stack.log")
+    try:
+        yield s
+    finally:
+        s.process.terminate()
+        try:
+            s.process.wait(20)
+        except subprocess.TimeoutExpired:
+            s.process.kill()

@@ -1,0 +1,98 @@
+"""A fix travels from a device over MQTT to a stored alert an officer reads over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import paho.mqtt.publish as mqtt_publish
+
+from telemetry.wire import fixes_topic
+from tests.conftest import Stack
+from tests.geofence.workloads import rect_ring
+
+HOME = (69.2401, 41.2995)
+VICTIM = (69.2601, 41.2995)
+
+
+def publish(stack: Stack, device_id: str, payload: bytes | str) -> None:
+    host, port = stack.mqtt_url.removeprefix("mqtt://").split(":")
+    mqtt_publish.single(fixes_topic(device_id), payload, qos=1, hostname=host, port=int(port))
+
+
+def wait_for(fetch: Any, predicate: Any, timeout_s: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = fetch()
+        if predicate(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout_s}s; last value: {value!r}")
+        time.sleep(0.2)
+
+
+def register(c: httpx.Client, subject: str, device: str) -> None:
+    assert c.post("/subjects", json={"id": subject, "full_name": "Test Person"}).status_code == 201
+    assert c.post("/devices", json={"id": device, "subject_id": subject}).status_code == 201
+    r = c.post("/zones", json={"id": f"{subject}-home", "name": "home", "kind": "inclusion", "subject_id": subject,
+                               "geometry": {"type": "Polygon", "coordinates": [rect_ring(*HOME, 200, 200)]}})
+    assert r.status_code == 201, r.text
+    r = c.post("/zones", json={"id": f"{subject}-victim", "name": "victim", "kind": "exclusion",
+                               "subject_id": subject, "radius_m": 150,
+                               "geometry": {"type": "Point", "coordinates": list(VICTIM)}})
+    assert r.status_code == 201, r.text
+
+
+def fix(t_ms: int, lon: float, lat: float, acc: float = 5.0) -> str:
+    return json.dumps({"t": t_ms, "lat": lat, "lon": lon, "acc": acc, "src": "gps"})
+
+
+def test_exclusion_and_inclusion_alerts_compliant_fix_and_dead_letter(stack: Stack) -> None:
+    t0 = int(time.time() * 1000) - 60_000
+    with stack.client() as c:
+        register(c, "subj-a", "dev-a")
+        register(c, "subj-b", "dev-b")
+        register(c, "subj-c", "dev-c")
+        publish(stack, "dev-a", fix(t0, *VICTIM))  # inside the victim's exclusion circle (and out of home)
+        publish(stack, "dev-b", fix(t0, HOME[0], HOME[1] + 0.01))  # ~1.1 km north of home
+        publish(stack, "dev-c", fix(t0, *HOME))  # at home: compliant
+        alerts = wait_for(lambda: c.get("/alerts").json(), lambda a: len(a) >= 3)
+        kinds = {(a["subject_id"], a["kind"]) for a in alerts}
+        assert ("subj-a", "exclusion_zone_entered") in kinds
+        assert ("subj-b", "inclusion_zone_left") in kinds
+        assert not any(a["subject_id"] == "subj-c" for a in alerts)
+        victim_alert = next(a for a in alerts if a["kind"] == "exclusion_zone_entered")
+        assert abs(victim_alert["distance_m"] - 150.0) < 0.5  # at the centre: 150 m inside the boundary
+
+        # a malformed payload is dead-lettered and does not stop the stream
+        publish(stack, "dev-c", b'{"t": "yesterday", "lat": 91}')
+        publish(stack, "dev-c", fix(t0 + 1000, *HOME))
+        positions = wait_for(lambda: c.get("/subjects/subj-c/positions").json(), lambda p: len(p) == 2)
+        assert {p["device_time"][:19] for p in positions}
+        dead = wait_for(lambda: c.get("/dead-letters").json(), lambda d: len(d) >= 1)
+        assert dead[0]["topic"] == fixes_topic("dev-c")
+        assert "'t'" in dead[0]["reason"] or "lat" in dead[0]["reason"]
+        # still compliant, still no alert for subj-c
+        assert not any(a["subject_id"] == "subj-c" for a in c.get("/alerts").json())
+
+        # every alert is backed by a stored fix
+        for a in c.get("/alerts").json():
+            times = {p["device_time"] for p in c.get(f"/subjects/{a['subject_id']}/positions").json()}
+            assert a["fix_time"] in times
+
+
+def test_officer_acknowledges_and_resolves(stack: Stack) -> None:
+    t0 = int(time.time() * 1000) - 30_000
+    with stack.client() as c:
+        register(c, "subj-r", "dev-r")
+        publish(stack, "dev-r", fix(t0, *VICTIM))
+        alerts = wait_for(lambda: c.get("/alerts", params={"subject_id": "subj-r"}).json(), lambda a: len(a) >= 1)
+        aid = alerts[0]["id"]
+        r = c.post(f"/alerts/{aid}/acknowledge")
+        assert r.status_code == 200 and r.json()["status"] == "acknowledged"
+        assert c.post(f"/alerts/{aid}/acknowledge").status_code == 409
+        r = c.post(f"/alerts/{aid}/resolve", json={"resolution": "false_alarm"})
+        assert r.status_code == 200 and r.json()["resolution"] == "false_alarm"
+        assert c.post(f"/alerts/{aid}/resolve", json={"resolution": "bogus"}).status_code == 422

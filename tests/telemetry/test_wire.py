@@ -1,0 +1,92 @@
+"""Strict decoding of wire format v1."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from telemetry.errors import DecodeError
+from telemetry.wire import MAX_PAYLOAD_BYTES, decode_fixes, encode_fix, encode_payload, fixes_topic
+
+TOPIC = fixes_topic("dev-1")
+GOOD = {"t": 1764151200123, "lat": 41.3, "lon": 69.2, "acc": 8.0, "spd": 1.5, "hdg": 90, "src": "gps", "seq": 7}
+
+
+def test_single_and_batch() -> None:
+    fixes, errors = decode_fixes(TOPIC, json.dumps(GOOD).encode())
+    assert not errors and fixes[0].time_ms == 1764151200123 and fixes[0].device_id == "dev-1"
+    batch = [GOOD, {**GOOD, "t": "2026-11-26T10:00:00.5+05:00"}]
+    fixes, errors = decode_fixes(TOPIC, json.dumps(batch).encode())
+    want = int(datetime(2026, 11, 26, 5, 0, 0, 500000, tzinfo=UTC).timestamp() * 1000)
+    assert [f.time_ms for f in fixes] == [1764151200123, want]
+
+
+def test_round_trip_of_encoder() -> None:
+    payload = encode_payload([encode_fix(t_ms=1764151200000, lat=41.3, lon=69.2, acc=5, seq=1)])
+    (fix,), errors = decode_fixes(TOPIC, payload)
+    assert not errors and fix.seq == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"lat": 91}, "'lat' out of range"),
+        ({"lon": -181}, "'lon' out of range"),
+        ({"acc": 0}, "'acc' out of range"),
+        ({"lat": True}, "'lat' must be a number"),
+        ({"lat": "41.3"}, "'lat' must be a number"),
+        ({"t": "yesterday"}, "'t' is not a valid RFC 3339 time"),
+        ({"t": "2026-11-26T10:00:00"}, "'t' needs a UTC offset"),
+        ({"t": 5}, "'t' out of range (2000..2100)"),
+        ({"src": "gnss"}, "'src' must be gps, cell or wifi"),
+        ({"extra": 1}, "unknown keys ['extra']"),
+        ({"hdg": 360}, "'hdg' out of range"),
+    ],
+)
+def test_rejections_carry_a_reason(change: dict[str, object], reason: str) -> None:
+    fixes, errors = decode_fixes(TOPIC, json.dumps({**GOOD, **change}).encode())
+    assert not fixes and errors[0].reason == reason
+
+
+def test_bad_fix_in_batch_rejects_only_itself() -> None:
+    fixes, errors = decode_fixes(TOPIC, json.dumps([GOOD, {**GOOD, "lat": 200}, {**GOOD, "t": GOOD["t"] + 1}]).encode())
+    assert len(fixes) == 2 and errors[0].reason == "fix[1]: 'lat' out of range"
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        (TOPIC, b"NaN", "not valid JSON"),
+        (TOPIC, b'{"t": 1, "lat": NaN}', "not valid JSON"),
+        (TOPIC, b"\xff\xfe", "not valid JSON"),
+        (TOPIC, b"[]", "empty fix array"),
+        (TOPIC, b"42", "payload must be a JSON object or array"),
+        (TOPIC, b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+        (TOPIC, b" " * (MAX_PAYLOAD_BYTES + 1), "payload too large"),
+        ("nazorat/v1/devices/a/b/fixes", b"{}", "malformed device id in topic"),
+        ("other/topic", b"{}", "not a fixes topic"),
+    ],
+)
+def test_whole_message_rejections(topic: str, payload: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        decode_fixes(topic, payload)
+    assert info.value.reason.startswith(reason)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000) | st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(list(GOOD) + ["x"]), inner, max_size=8),
+    max_leaves=30,
+).map(lambda v: json.dumps(v).encode()))
+def test_hostile_payloads_never_crash(payload: bytes) -> None:
+    try:
+        fixes, errors = decode_fixes(TOPIC, payload)
+    except DecodeError as exc:
+        assert exc.reason
+    else:
+        assert all(e.reason for e in errors)
