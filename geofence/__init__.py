@@ -8,7 +8,7 @@ from geofence.errors import EvaluationInputError, GeofenceError, ZoneGeometryErr
 from geofence.evaluate import Evaluation, ZoneState, evaluate, evaluate_xy, locate
 from geofence.projection import project, project_with_pyproj, scale_factor
 from geofence.zones import (
-    Exception_,
+    AuthorisedAbsence,
     SubjectRules,
     WeeklyWindow,
     ZoneSpec,
@@ -18,9 +18,9 @@ from geofence.zones import (
 
 __all__ = [
     "DEFAULT_TIMEZONE",
-    "EvaluationInputError",
+    "AuthorisedAbsence",
     "Evaluation",
-    "Exception_",
+    "EvaluationInputError",
     "GeofenceError",
     "SubjectRules",
     "WeeklyWindow",

@@ -191,8 +191,7 @@ def utc_offset(tz_off: np.ndarray, tz_at: np.ndarray, tz_val: np.ndarray, tz: in
     a = tz_off[tz]
     b = tz_off[tz + 1]
     j = np.searchsorted(tz_at[a:b], t, side="right") - 1
-    if j < 0:
-        j = 0
+    j = max(j, 0)
     return tz_val[a + j]
 
 
@@ -228,7 +227,7 @@ def zone_active(
         return True
     local = t + utc_offset(tz_off, tz_at, tz_val, zone_tz[z], t)
     sow = (local + _MONDAY_OFFSET_S) % _SECONDS_PER_WEEK
-    for w in range(a, b):
+    for w in range(a, b):  # noqa: SIM110 - numba compiles loops, not generator any()
         if win[w, 0] <= sow < win[w, 1]:
             return True
     return False

@@ -53,7 +53,7 @@ class ZoneSpec:
 
 
 @dataclass(frozen=True)
-class Exception_:
+class AuthorisedAbsence:
     """An authorised absence: rules off between start and end (epoch s) for one zone or all."""
 
     start: int
@@ -68,7 +68,7 @@ class SubjectRules:
     timezone: str = "Asia/Tashkent"
     term_start: int = -(2**62)
     term_end: int = 2**62
-    exceptions: tuple[Exception_, ...] = field(default_factory=tuple)
+    exceptions: tuple[AuthorisedAbsence, ...] = field(default_factory=tuple)
 
 
 def _ring_positions(zone_id: str, ring: Any) -> list[tuple[float, float]]:
@@ -177,7 +177,7 @@ def parse_schedule(zone_id: str, items: Sequence[Mapping[str, Any]]) -> tuple[We
 
 __all__ = [
     "MAX_VERTICES_PER_ZONE",
-    "Exception_",
+    "AuthorisedAbsence",
     "SubjectRules",
     "WeeklyWindow",
     "ZoneKind",

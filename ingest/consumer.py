@@ -60,7 +60,7 @@ class MqttConsumer:
             max_inflight_messages=receive_maximum if not v5 else None,
             keepalive=30,
         )
-        self._client._client.manual_ack_set(True)  # noqa: SLF001 - the one reach into paho, see module doc
+        self._client._client.manual_ack_set(True)
 
     async def __aenter__(self) -> MqttConsumer:
         await self._client.__aenter__()
@@ -77,7 +77,7 @@ class MqttConsumer:
     def ack(self, message: aiomqtt.Message) -> None:
         """Send the PUBACK for a message whose batch is committed."""
         if message.qos > 0:
-            self._client._client.ack(message.mid, message.qos)  # noqa: SLF001
+            self._client._client.ack(message.mid, message.qos)
 
     async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         await self._client.publish(topic, payload, qos=qos)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -66,7 +67,7 @@ class IngestWorker:
         self.connected.clear()
 
     async def _consume(self, consumer: MqttConsumer, stop: asyncio.Event) -> None:
-        it = aiomqtt_iter = consumer.messages.__aiter__()
+        aiomqtt_iter = consumer.messages.__aiter__()
         pending: list[aiomqtt.Message] = []
         deadline = 0.0
         stop_task = asyncio.ensure_future(stop.wait())
@@ -92,7 +93,6 @@ class IngestWorker:
                 if stop_task in done:
                     return
         finally:
-            del it
             stop_task.cancel()
             if next_task is not None:
                 next_task.cancel()
@@ -124,10 +124,8 @@ class IngestWorker:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 __all__ = ["IngestWorker"]

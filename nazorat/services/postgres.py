@@ -10,12 +10,13 @@ refuses to run as root; when we are root the server runs as the system user
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
 import shutil
-import stat
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -167,10 +168,8 @@ class EmbeddedPostgres:
         """Crash the server (SIGKILL to its whole process group); ``start`` recovers."""
         if self._proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._proc.wait()
         self._proc = None
 

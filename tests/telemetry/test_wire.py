@@ -80,12 +80,12 @@ def test_whole_message_rejections(topic: str, payload: bytes, reason: str) -> No
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000) | st.recursive(
     st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(list(GOOD) + ["x"]), inner, max_size=8),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from([*GOOD, "x"]), inner, max_size=8),
     max_leaves=30,
 ).map(lambda v: json.dumps(v).encode()))
 def test_hostile_payloads_never_crash(payload: bytes) -> None:
     try:
-        fixes, errors = decode_fixes(TOPIC, payload)
+        _fixes, errors = decode_fixes(TOPIC, payload)
     except DecodeError as exc:
         assert exc.reason
     else:
