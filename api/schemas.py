@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 _ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_ALL_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class _Strict(BaseModel):
@@ -41,8 +43,7 @@ class DevicePublic(DeviceCreate):
 
 
 class ScheduleWindow(_Strict):
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"])
+    days: list[Day] = Field(default_factory=lambda: list(_ALL_DAYS))
     start: str = Field(pattern=r"^\d{1,2}:\d{2}$")
     end: str = Field(pattern=r"^\d{1,2}:\d{2}$")
 

@@ -190,8 +190,9 @@ def utc_offset(tz_off: np.ndarray, tz_at: np.ndarray, tz_val: np.ndarray, tz: in
     """UTC offset (seconds) of time zone ``tz`` at epoch second ``t`` from its transition table."""
     a = tz_off[tz]
     b = tz_off[tz + 1]
-    j = np.searchsorted(tz_at[a:b], t, side="right") - 1
-    j = max(j, 0)
+    j = int(np.searchsorted(tz_at[a:b], t, side="right")) - 1
+    if j < 0:  # noqa: PLR1730 - keeps numba's integer type
+        j = 0
     return tz_val[a + j]
 
 

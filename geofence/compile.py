@@ -93,7 +93,7 @@ def _tz_transitions(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
 def _csr(lists: Sequence[Sequence[int]], dtype: type = np.int32) -> tuple[np.ndarray, np.ndarray]:
     off = np.zeros(len(lists) + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(x) for x in lists])
-    flat = np.fromiter((v for x in lists for v in x), dtype=dtype, count=int(off[-1]))
+    flat: np.ndarray = np.fromiter((v for x in lists for v in x), dtype=dtype, count=int(off[-1]))
     return off, flat
 
 
@@ -214,9 +214,9 @@ def compile_zones(
     subj_term = np.array([(s.term_start, s.term_end) for s in subjects], dtype=np.int64).reshape(-1, 2)
     subj_cat = np.array([cat_code(s.category) for s in subjects], dtype=np.int32)
     exc_lists: list[list[int]] = []
-    for s in subjects:
+    for rules in subjects:
         row: list[int] = []
-        for e in s.exceptions:
+        for e in rules.exceptions:
             row.extend((e.start, e.end, -1 if e.zone_id is None else zone_pos.get(e.zone_id, -2)))
         exc_lists.append(row)
     exc_off, exc_flat = _csr(exc_lists, dtype=np.int64)

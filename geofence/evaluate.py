@@ -49,7 +49,7 @@ class Evaluation:
 
 
 def _as_array(name: str, value: np.ndarray, dtype: type, n: int | None) -> np.ndarray:
-    arr = np.ascontiguousarray(value, dtype=dtype)
+    arr: np.ndarray = np.ascontiguousarray(value, dtype=dtype)
     if arr.ndim != 1:
         raise EvaluationInputError(name, f"expected a 1-d array, got shape {arr.shape}")
     if n is not None and arr.shape[0] != n:

@@ -95,6 +95,7 @@ def polygon_rings(zone: ZoneSpec) -> list[list[list[tuple[float, float]]]]:
     g = zone.geometry
     gtype = g.get("type")
     coords = g.get("coordinates")
+    polys: list[Any] | None
     if gtype == "Polygon":
         polys = [coords]
     elif gtype == "MultiPolygon":

@@ -48,7 +48,7 @@ class MqttConsumer:
         v5 = protocol == 5
         props = None
         if v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = session_expiry_s
             props.ReceiveMaximum = receive_maximum
         self._client = aiomqtt.Client(

@@ -9,6 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import aiomqtt
 
@@ -70,14 +71,15 @@ class IngestWorker:
         aiomqtt_iter = consumer.messages.__aiter__()
         pending: list[aiomqtt.Message] = []
         deadline = 0.0
-        stop_task = asyncio.ensure_future(stop.wait())
+        stop_task: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
         next_task: asyncio.Future[aiomqtt.Message] | None = None
         try:
             while True:
                 timeout = None if not pending else max(0.0, deadline - time.monotonic())
                 if next_task is None:
                     next_task = asyncio.ensure_future(aiomqtt_iter.__anext__())
-                done, _ = await asyncio.wait({next_task, stop_task}, timeout=timeout,
+                waiting: set[asyncio.Future[Any]] = {next_task, stop_task}
+                done, _ = await asyncio.wait(waiting, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if next_task in done:
                     msg = next_task.result()  # raises MqttError on disconnect

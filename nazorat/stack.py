@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 import uvicorn
 
 from api import create_app
@@ -50,7 +51,7 @@ def ensure_database(admin_url: str, name: str) -> str:
     """Create database ``name`` on the server of ``admin_url`` if missing; return its URL."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # name is ours
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 

@@ -36,7 +36,7 @@ def upgrade(url: str) -> list[str]:
                 if version in done:
                     continue
                 with conn.transaction():
-                    conn.execute(sql)  # type: ignore[arg-type]  # trusted, shipped with the package
+                    conn.execute(sql.encode())  # trusted SQL shipped with the package
                     conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
                 applied.append(name)
                 log.info("applied migration %s", name)
