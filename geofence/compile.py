@@ -139,7 +139,7 @@ def compile_zones(
     lat_parts: list[np.ndarray] = []
     subj_zones: list[list[int]] = [[] for _ in subjects]
     global_ids: list[int] = []
-    poly_of_zone: list[tuple[int, int]] = []  # (zone, first ring index) for bbox pass
+    polygon_zones: list[int] = []  # zones whose box comes from their projected vertices
 
     for z, spec in enumerate(zones):
         if validate:
@@ -169,7 +169,6 @@ def compile_zones(
             zone_rings.append(zone_rings[-1])
             continue
         rings = polygon_rings(spec)
-        first_ring = len(ring_lens)
         lat_min, lat_max = 90.0, -90.0
         for poly in rings:
             for ring in poly:
@@ -181,7 +180,7 @@ def compile_zones(
                 lat_max = max(lat_max, float(arr[:, 1].max()))
         zone_rings.append(len(ring_lens))
         zone_k[z] = scale_factor((lat_min + lat_max) / 2.0)
-        poly_of_zone.append((z, first_ring))
+        polygon_zones.append(z)
 
     ring_off = np.zeros(len(ring_lens) + 1, dtype=np.int64)
     ring_off[1:] = np.cumsum(ring_lens)
@@ -190,7 +189,7 @@ def compile_zones(
     else:
         vx, vy = np.zeros(0), np.zeros(0)
     zone_ring_off = np.asarray(zone_rings, dtype=np.int64)
-    for z, _first in poly_of_zone:
+    for z in polygon_zones:
         a = ring_off[zone_ring_off[z]]
         b = ring_off[zone_ring_off[z + 1]]
         bbox[z] = (vx[a:b].min(), vy[a:b].min(), vx[a:b].max(), vy[a:b].max())

@@ -143,7 +143,6 @@ class Pipeline:
             " ON COMMIT DELETE ROWS"
         )
         conn.execute(f"LISTEN {REGISTRY_CHANNEL}")
-        conn.add_notify_handler(lambda _n: self.mark_registry_changed())
         rows = conn.execute("SELECT device_id, zone_id, id FROM violations WHERE closed_at IS NULL").fetchall()
         conn.commit()
         self._open = {(d, z): int(i) for d, z, i in rows}
@@ -155,8 +154,10 @@ class Pipeline:
         return conn
 
     def _refresh_registry(self, conn: psycopg.Connection[Any]) -> RegistrySnapshot:
-        conn.execute("SELECT 1")  # lets psycopg deliver pending registry NOTIFYs to our handler
-        conn.commit()
+        # registry NOTIFYs: those psycopg collected during earlier queries, plus one
+        # non-blocking poll of the socket (no round trip to the server)
+        for _notify in conn.notifies(timeout=0.0):
+            self._registry_dirty = True
         if self._registry_dirty or self._snapshot is None:
             self._snapshot = load_snapshot(conn)
             conn.commit()
@@ -204,7 +205,14 @@ class Pipeline:
             last_ms = self._load_last_times(conn, {f.device_id for f in batch})
             late = [f.time_ms <= last_ms.get(f.device_id, -1) for f in batch]
             new_keys = self._copy_positions(conn, snap, batch, late)
-            fresh = [f for f, is_late in zip(batch, late, strict=True) if (f.device_id, f.time_ms) in new_keys and not is_late]
+            fresh: list[Fix] = []  # newly stored and not late: these drive state
+            for f, is_late in zip(batch, late, strict=True):
+                if (f.device_id, f.time_ms) not in new_keys:
+                    continue
+                if is_late:
+                    out.late += 1
+                else:
+                    fresh.append(f)
             transitions = self._transitions(snap, fresh)
             final = self._write_transitions(conn, snap, transitions, out)
             self._write_dead_letters(conn, dead)
@@ -222,7 +230,6 @@ class Pipeline:
                 self._open[key] = vid
         out.stored = len(new_keys)
         out.duplicates = len(batch) - len(new_keys)
-        out.late = sum(1 for f, is_late in zip(batch, late, strict=True) if is_late and (f.device_id, f.time_ms) in new_keys)
         metrics.MESSAGES_RECEIVED.inc(len(messages))
         metrics.FIXES_STORED.inc(out.stored)
         metrics.FIXES_DUPLICATE.inc(out.duplicates)

@@ -27,21 +27,36 @@ async def _announce(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.execute(f"NOTIFY {REGISTRY_CHANNEL}")
 
 
-async def create_subject(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+async def _insert_announced(
+    conn: psycopg.AsyncConnection[Any], entity: str, rows: list[tuple[str, Row]]
+) -> list[Row]:
+    """Run INSERT ... RETURNING statements in one transaction that also announces the
+    registry change; a duplicate id is a ConflictError, a missing subject NotFoundError."""
+    out: list[Row] = []
+    current: Row = {}
     try:
         async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                f"INSERT INTO subjects (id, full_name, category, order_type, timezone, term_start, term_end)"
-                f" VALUES (%(id)s, %(full_name)s, %(category)s, %(order_type)s, %(timezone)s, %(term_start)s,"
-                f" %(term_end)s) RETURNING {_SUBJECT_COLS}",
-                data,
-            )
-            row = await cur.fetchone()
+            for sql, params in rows:
+                current = params
+                await cur.execute(sql.encode(), params)
+                row = await cur.fetchone()
+                assert row is not None
+                out.append(row)
             await _announce(conn)
     except psycopg.errors.UniqueViolation as exc:
-        raise ConflictError("subject", data["id"], "already exists") from exc
-    assert row is not None
-    return row
+        raise ConflictError(entity, str(current.get("id")), "already exists") from exc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise NotFoundError("subject", str(current.get("subject_id"))) from exc
+    return out
+
+
+async def create_subject(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+    sql = (
+        "INSERT INTO subjects (id, full_name, category, order_type, timezone, term_start, term_end)"
+        " VALUES (%(id)s, %(full_name)s, %(category)s, %(order_type)s, %(timezone)s, %(term_start)s,"
+        f" %(term_end)s) RETURNING {_SUBJECT_COLS}"
+    )
+    return (await _insert_announced(conn, "subject", [(sql, data)]))[0]
 
 
 async def list_subjects(conn: psycopg.AsyncConnection[Any], limit: int, offset: int) -> list[Row]:
@@ -60,21 +75,8 @@ async def get_subject(conn: psycopg.AsyncConnection[Any], subject_id: str) -> Ro
 
 
 async def create_device(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
-    try:
-        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                f"INSERT INTO devices (id, kind, subject_id) VALUES (%(id)s, %(kind)s, %(subject_id)s)"
-                f" RETURNING {_DEVICE_COLS}",
-                data,
-            )
-            row = await cur.fetchone()
-            await _announce(conn)
-    except psycopg.errors.UniqueViolation as exc:
-        raise ConflictError("device", data["id"], "already exists") from exc
-    except psycopg.errors.ForeignKeyViolation as exc:
-        raise NotFoundError("subject", str(data.get("subject_id"))) from exc
-    assert row is not None
-    return row
+    sql = f"INSERT INTO devices (id, kind, subject_id) VALUES (%(id)s, %(kind)s, %(subject_id)s) RETURNING {_DEVICE_COLS}"
+    return (await _insert_announced(conn, "device", [(sql, data)]))[0]
 
 
 async def list_devices(conn: psycopg.AsyncConnection[Any], limit: int, offset: int) -> list[Row]:
@@ -96,25 +98,15 @@ async def create_zones(conn: psycopg.AsyncConnection[Any], items: list[Row]) -> 
     """Validate then insert zones in one transaction (all or none)."""
     for data in items:
         _check_zone(data)
-    rows: list[Row] = []
-    try:
-        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            for data in items:
-                await cur.execute(
-                    "INSERT INTO zones (id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule)"
-                    " VALUES (%(id)s, %(name)s, %(kind)s, %(subject_id)s, %(category)s, %(geometry)s, %(radius_m)s,"
-                    f" %(buffer_m)s, %(schedule)s) RETURNING {_ZONE_COLS}",
-                    {**data, "geometry": Jsonb(data["geometry"]), "schedule": Jsonb(data.get("schedule") or [])},
-                )
-                row = await cur.fetchone()
-                assert row is not None
-                rows.append(row)
-            await _announce(conn)
-    except psycopg.errors.UniqueViolation as exc:
-        raise ConflictError("zone", "-", "a zone with this id already exists") from exc
-    except psycopg.errors.ForeignKeyViolation as exc:
-        raise NotFoundError("subject", "-") from exc
-    return rows
+    sql = (
+        "INSERT INTO zones (id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule)"
+        " VALUES (%(id)s, %(name)s, %(kind)s, %(subject_id)s, %(category)s, %(geometry)s, %(radius_m)s,"
+        f" %(buffer_m)s, %(schedule)s) RETURNING {_ZONE_COLS}"
+    )
+    return await _insert_announced(conn, "zone", [
+        (sql, {**data, "geometry": Jsonb(data["geometry"]), "schedule": Jsonb(data.get("schedule") or [])})
+        for data in items
+    ])
 
 
 async def list_zones(conn: psycopg.AsyncConnection[Any], subject_id: str | None, limit: int, offset: int) -> list[Row]:

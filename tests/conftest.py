@@ -42,23 +42,29 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pg.destroy()
 
 
+def _admin(admin_url: str, statement: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(statement.encode())
+
+
+def _db_url(admin_url: str, name: str) -> str:
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
 @pytest.fixture(scope="session")
 def template_db(pg_admin_url: str) -> str:
     name = f"nz_template_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    db.upgrade(pg_admin_url.rsplit("/", 1)[0] + "/" + name)
+    _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
+    db.upgrade(_db_url(pg_admin_url, name))
     return name
 
 
 @pytest.fixture
 def database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
     name = f"nz_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')  # type: ignore[arg-type]
-    yield pg_admin_url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    _admin(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield _db_url(pg_admin_url, name)
+    _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -116,3 +116,19 @@ def test_database_failure_commits_nothing_and_the_retry_succeeds(database_url: s
     out = p.process(batch)
     assert (out.stored, len(out.alert_ids)) == (1, 1)
     p.close()
+
+
+def test_zone_added_while_running_reaches_the_worker_by_notify(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO subjects (id, full_name) VALUES ('s1', 'P')")
+        conn.execute("INSERT INTO devices (id, subject_id) VALUES ('d1', 's1')")
+    p = Pipeline(database_url)
+    assert p.process([msg(T0, *AWAY)]).alert_ids == []  # no zones yet
+    with psycopg.connect(database_url) as conn:  # what the API does: insert and NOTIFY in one transaction
+        conn.execute(
+            "INSERT INTO zones (id, name, kind, subject_id, geometry) VALUES ('home', 'home', 'inclusion', 's1', %s)",
+            (json.dumps({"type": "Polygon", "coordinates": [rect_ring(*HOME, 200, 200)]}),),
+        )
+        conn.execute("NOTIFY nazorat_registry")
+    assert len(p.process([msg(T0 + 1000, *AWAY)]).alert_ids) == 1
+    p.close()
