@@ -5,7 +5,7 @@ Pure: numpy arrays in, numpy arrays out; no I/O, no asyncio, no SQL.
 
 from geofence.compile import DEFAULT_TIMEZONE, ZoneSet, compile_zones
 from geofence.errors import EvaluationInputError, GeofenceError, ZoneGeometryError
-from geofence.evaluate import Evaluation, ZoneState, evaluate, evaluate_xy, locate
+from geofence.evaluate import Evaluation, ZoneState, evaluate, evaluate_xy, locate, path_crosses
 from geofence.projection import project, project_with_pyproj, scale_factor
 from geofence.zones import (
     AuthorisedAbsence,
@@ -33,6 +33,7 @@ __all__ = [
     "evaluate_xy",
     "locate",
     "parse_schedule",
+    "path_crosses",
     "project",
     "project_with_pyproj",
     "scale_factor",

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from geofence._config import NJIT, NJIT_PARALLEL
+from geofence._config import NJIT, NJIT_NO_NRT, NJIT_PARALLEL
 from geofence._exact import orient_sign
 from geofence.projection import lcc_forward
 
@@ -61,7 +61,7 @@ def segment_distance(px: float, py: float, ax: float, ay: float, bx: float, by: 
     return abs(s) * math.sqrt(len2)
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def locate_in_rings(
     px: float, py: float, vx: np.ndarray, vy: np.ndarray, ring_off: np.ndarray, r0: int, r1: int
 ) -> int:
@@ -94,7 +94,7 @@ def locate_in_rings(
     return LOC_INTERIOR if crossings % 2 == 1 else LOC_EXTERIOR
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def boundary_distance_within(
     px: float,
     py: float,
@@ -131,7 +131,112 @@ def boundary_distance_within(
     return best
 
 
+@njit(**NJIT_NO_NRT)
+def _slab_of(y: float, y0: float, h: float, n: int) -> int:
+    """Slab index of y (monotone in y, clamped), the same formula at build and query."""
+    k = int(math.floor((y - y0) / h))
+    if k < 0:
+        return 0
+    if k >= n:
+        return n - 1
+    return k
+
+
 @njit(**NJIT)
+def build_slabs(
+    shape: np.ndarray, bbox: np.ndarray, zone_ring_off: np.ndarray, ring_off: np.ndarray, vy: np.ndarray,
+    per_slab: int, max_slabs: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per polygon zone, horizontal slabs over its box, each listing the segments (by
+    first vertex) whose y-range meets it. A query then reads the slab holding the point
+    (every segment a horizontal ray from it can cross, or that can contain it) and the
+    slabs within the margin (every segment that close), not the whole outline."""
+    n = shape.shape[0]
+    zone_slab_off = np.zeros(n + 1, dtype=np.int64)
+    slab_h = np.ones(n)
+    for z in range(n):
+        ns = 0
+        if shape[z] == SHAPE_POLYGON:
+            segs = 0
+            for r in range(zone_ring_off[z], zone_ring_off[z + 1]):
+                segs += ring_off[r + 1] - ring_off[r] - 1
+            ns = min(max_slabs, max(1, segs // per_slab))
+            height = bbox[z, 3] - bbox[z, 1]
+            slab_h[z] = height / ns if height > 0 else 1.0
+        zone_slab_off[z + 1] = zone_slab_off[z] + ns
+    counts = np.zeros(zone_slab_off[n] + 1, dtype=np.int64)
+    for phase in range(2):
+        if phase == 1:
+            for k in range(counts.shape[0] - 1):
+                counts[k + 1] += counts[k]
+            entries = np.empty(counts[-1], dtype=np.int32)
+            fill = counts[:-1].copy()
+        for z in range(n):
+            ns = zone_slab_off[z + 1] - zone_slab_off[z]
+            if ns == 0:
+                continue
+            base = zone_slab_off[z]
+            for r in range(zone_ring_off[z], zone_ring_off[z + 1]):
+                for i in range(ring_off[r], ring_off[r + 1] - 1):
+                    a = _slab_of(min(vy[i], vy[i + 1]), bbox[z, 1], slab_h[z], ns)
+                    b = _slab_of(max(vy[i], vy[i + 1]), bbox[z, 1], slab_h[z], ns)
+                    for k in range(a, b + 1):
+                        if phase == 0:
+                            counts[base + k + 1] += 1
+                        else:
+                            entries[fill[base + k]] = i
+                            fill[base + k] += 1
+    return zone_slab_off, slab_h, counts, entries
+
+
+@njit(**NJIT_NO_NRT)
+def locate_beyond_slabs(px: float, py: float, z: int, limit: float, vx: np.ndarray, vy: np.ndarray,
+                        bbox: np.ndarray, zone_slab_off: np.ndarray, slab_h: np.ndarray, slab_off: np.ndarray,
+                        slab_seg: np.ndarray) -> int:
+    """LOC_BOUNDARY (meaning "within ``limit`` of the boundary", boundary included) as
+    soon as a segment is that close, else the exact location (every segment is then
+    farther than ``limit``): the decisions of ``locate_in_rings`` followed by
+    ``boundary_distance_within``, in one pass and only over the zone's slabs within
+    ``limit`` of py. Crossings are counted in the slab holding py alone, which lists
+    every segment a horizontal ray from p can cross or that can contain p, so a segment
+    listed in several slabs counts once."""
+    g = limit + _BBOX_SLACK
+    ns = zone_slab_off[z + 1] - zone_slab_off[z]
+    base = zone_slab_off[z]
+    y0 = bbox[z, 1]
+    h = slab_h[z]
+    home = _slab_of(py, y0, h, ns)
+    crossings = 0
+    for k in range(_slab_of(py - g, y0, h, ns), _slab_of(py + g, y0, h, ns) + 1):
+        for e in range(slab_off[base + k], slab_off[base + k + 1]):
+            i = slab_seg[e]
+            x1 = vx[i]
+            y1 = vy[i]
+            x2 = vx[i + 1]
+            y2 = vy[i + 1]
+            near = not (px < min(x1, x2) - g or px > max(x1, x2) + g or py < min(y1, y2) - g or py > max(y1, y2) + g)
+            if near and segment_distance(px, py, x1, y1, x2, y2) <= limit:
+                return LOC_BOUNDARY
+            if k != home or (x1 < px and x2 < px):
+                continue
+            if px == x2 and py == y2:
+                return LOC_BOUNDARY
+            if y1 == py and y2 == py:
+                if min(x1, x2) <= px <= max(x1, x2):
+                    return LOC_BOUNDARY
+                continue
+            if (y1 > py and y2 <= py) or (y2 > py and y1 <= py):
+                sign = orient_sign(x1, y1, x2, y2, px, py)
+                if sign == 0:
+                    return LOC_BOUNDARY
+                if y2 < y1:
+                    sign = -sign
+                if sign > 0:
+                    crossings += 1
+    return LOC_INTERIOR if crossings % 2 == 1 else LOC_EXTERIOR
+
+
+@njit(**NJIT_NO_NRT)
 def classify_point(
     px: float,
     py: float,
@@ -140,10 +245,12 @@ def classify_point(
     shape: np.ndarray,
     bbox: np.ndarray,
     circle: np.ndarray,
+    core: np.ndarray,
     zone_ring_off: np.ndarray,
     ring_off: np.ndarray,
     vx: np.ndarray,
     vy: np.ndarray,
+    slabs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     exact: bool,
 ) -> tuple[int, float]:
     """State of p against zone z with an uncertainty margin (projected metres).
@@ -171,8 +278,20 @@ def classify_point(
         px < bbox[z, 0] - g or px > bbox[z, 2] + g or py < bbox[z, 1] - g or py > bbox[z, 3] + g
     ):
         return OUTSIDE, np.nan
+    if not exact:
+        # the zone's core disc lies in its interior: a point whose margin disc fits inside
+        # it is INSIDE without touching a vertex (the common case: a person at home)
+        dx = px - core[z, 0]
+        dy = py - core[z, 1]
+        if math.sqrt(dx * dx + dy * dy) + g < core[z, 2]:
+            return INSIDE, np.nan
     r0 = zone_ring_off[z]
     r1 = zone_ring_off[z + 1]
+    if not exact:
+        loc = locate_beyond_slabs(px, py, z, margin, vx, vy, bbox, slabs[0], slabs[1], slabs[2], slabs[3])
+        if loc == LOC_BOUNDARY:
+            return UNCERTAIN, np.nan
+        return (INSIDE if loc == LOC_INTERIOR else OUTSIDE), np.nan
     loc = locate_in_rings(px, py, vx, vy, ring_off, r0, r1)
     if loc == LOC_BOUNDARY:
         return UNCERTAIN, 0.0
@@ -185,7 +304,7 @@ def classify_point(
     return (INSIDE if loc == LOC_INTERIOR else OUTSIDE), sd
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def utc_offset(tz_off: np.ndarray, tz_at: np.ndarray, tz_val: np.ndarray, tz: int, t: int) -> int:
     """UTC offset (seconds) of time zone ``tz`` at epoch second ``t`` from its transition table."""
     a = tz_off[tz]
@@ -196,7 +315,7 @@ def utc_offset(tz_off: np.ndarray, tz_at: np.ndarray, tz_val: np.ndarray, tz: in
     return tz_val[a + j]
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def zone_active(
     z: int,
     s: int,
@@ -234,23 +353,50 @@ def zone_active(
     return False
 
 
+@njit(**NJIT_PARALLEL)
+def zone_cores(
+    shape: np.ndarray, bbox: np.ndarray, zone_ring_off: np.ndarray, ring_off: np.ndarray, vx: np.ndarray, vy: np.ndarray
+) -> np.ndarray:
+    """Per polygon zone, a disc (cx, cy, r) inside its interior: centred on the mean of
+    the shell's vertices (else the box centre) when that point is interior, with r its
+    distance to the boundary; r = 0 when neither point is interior."""
+    n = shape.shape[0]
+    core = np.zeros((n, 3))
+    for z in prange(n):
+        if shape[z] != SHAPE_POLYGON:
+            continue
+        r0 = zone_ring_off[z]
+        r1 = zone_ring_off[z + 1]
+        a = ring_off[r0]
+        b = ring_off[r0 + 1] - 1
+        candidates = ((vx[a:b].mean(), vy[a:b].mean()), ((bbox[z, 0] + bbox[z, 2]) / 2, (bbox[z, 1] + bbox[z, 3]) / 2))
+        for cx, cy in candidates:
+            if locate_in_rings(cx, cy, vx, vy, ring_off, r0, r1) == LOC_INTERIOR:
+                core[z, 0] = cx
+                core[z, 1] = cy
+                core[z, 2] = boundary_distance_within(cx, cy, vx, vy, ring_off, r0, r1, 0.0, True)
+                break
+    return core
+
+
 @njit(**NJIT)
-def counting_sort(keys: np.ndarray, n_keys: int) -> np.ndarray:
-    """Stable O(N + K) permutation ordering ``keys`` (values -1..n_keys-1; -1 first)."""
+def counting_rank(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """Stable O(N + K) counting sort, as each element's position in key order (keys
+    -1..n_keys-1; -1 first). Both passes read ``keys`` sequentially."""
     counts = np.zeros(n_keys + 2, dtype=np.int64)
     for i in range(keys.shape[0]):
         counts[keys[i] + 2] += 1
     for k in range(1, n_keys + 2):
         counts[k] += counts[k - 1]
-    order = np.empty(keys.shape[0], dtype=np.int64)
+    rank = np.empty(keys.shape[0], dtype=np.int64)
     for i in range(keys.shape[0]):
         k = keys[i] + 1
-        order[counts[k]] = i
+        rank[i] = counts[k]
         counts[k] += 1
-    return order
+    return rank
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def _global_cell(grid: np.ndarray, px: float, py: float) -> int:
     """Index of the grid cell holding p (grid = x0, y0, cell size, nx, ny), or -1 outside."""
     cell = grid[2]
@@ -263,28 +409,40 @@ def _global_cell(grid: np.ndarray, px: float, py: float) -> int:
     return iy * nx + ix
 
 
-@njit(**NJIT)
-def _global_range(zs, px: float, py: float, acc: float) -> tuple[np.ndarray, int, int]:  # type: ignore[no-untyped-def]
-    """The list of global zone ids to try for a fix: its grid cell, or all of them when the
-    fix's accuracy exceeds the margin the grid was built with."""
+@njit(**NJIT_NO_NRT)
+def _global_span(zs, px: float, py: float, acc: float) -> tuple[bool, int, int]:  # type: ignore[no-untyped-def]
+    """Which candidate entries a fix scans: (use_all, lo, hi) over the grid cell's entries,
+    or over every global zone's when the fix's accuracy exceeds the grid's margin."""
     if acc > zs.grid_margin_m:
-        return zs.global_ids, 0, zs.global_ids.shape[0]
+        return True, 0, zs.global_ids.shape[0]
     cell = _global_cell(zs.grid, px, py)
     if cell < 0:
-        return zs.cell_zones, 0, 0
-    return zs.cell_zones, zs.cell_off[cell], zs.cell_off[cell + 1]
+        return False, 0, 0
+    return False, zs.cell_off[cell], zs.cell_off[cell + 1]
 
 
-@njit(**NJIT)
-def _global_candidate(zs, z: int, s: int, px: float, py: float, acc: float) -> bool:  # type: ignore[no-untyped-def]
-    if zs.zone_cat[z] >= 0 and zs.zone_cat[z] != zs.subj_cat[s]:
+@njit(**NJIT_NO_NRT)
+def _global_entry(zs, use_all: bool, q: int, subj_cat: int, px: float, py: float, acc: float) -> int:  # type: ignore[no-untyped-def]
+    """The zone of candidate entry q, or -1 when it does not apply to this fix."""
+    if use_all:
+        ok = _candidate(zs.global_box, zs.global_k, zs.global_cat, q, subj_cat, px, py, acc)
+        return zs.global_ids[q] if ok else -1
+    ok = _candidate(zs.cell_box, zs.cell_k, zs.cell_cat, q, subj_cat, px, py, acc)
+    return zs.cell_zones[q] if ok else -1
+
+
+@njit(**NJIT_NO_NRT)
+def _candidate(box: np.ndarray, k: np.ndarray, cat: np.ndarray, q: int, subj_cat: int,
+               px: float, py: float, acc: float) -> bool:
+    """Entry q applies to the subject's category and the fix lies within its margin of the
+    zone's box (box already grown by the zone's buffer)."""
+    if cat[q] >= 0 and cat[q] != subj_cat:
         return False
-    g = (acc + zs.zone_buffer[z]) * zs.zone_k[z] + _BBOX_SLACK
-    b = zs.bbox
-    return not (px < b[z, 0] - g or px > b[z, 2] + g or py < b[z, 1] - g or py > b[z, 3] + g)
+    g = acc * k[q] + _BBOX_SLACK
+    return not (px < box[q, 0] - g or px > box[q, 2] + g or py < box[q, 1] - g or py > box[q, 3] + g)
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def _pair(zs, z: int, s: int, px: float, py: float, acc: float, t: int, exact: bool) -> tuple[int, float]:  # type: ignore[no-untyped-def]
     if not zone_active(
         z, s, t, zs.zone_tz, zs.win_off, zs.win, zs.tz_off, zs.tz_at, zs.tz_val, zs.subj_term, zs.exc_off, zs.exc
@@ -292,23 +450,25 @@ def _pair(zs, z: int, s: int, px: float, py: float, acc: float, t: int, exact: b
         return INACTIVE, np.nan
     margin = (acc + zs.zone_buffer[z]) * zs.zone_k[z]
     return classify_point(
-        px, py, margin, z, zs.shape, zs.bbox, zs.circle, zs.zone_ring_off, zs.ring_off, zs.vx, zs.vy, exact
+        px, py, margin, z, zs.shape, zs.bbox, zs.circle, zs.core, zs.zone_ring_off, zs.ring_off, zs.vx, zs.vy,
+        (zs.zone_slab_off, zs.slab_h, zs.slab_off, zs.slab_seg), exact
     )
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def _count_fix(zs, s: int, px: float, py: float, acc: float) -> int:  # type: ignore[no-untyped-def]
     if s < 0:
         return 0
     c = zs.subj_zone_off[s + 1] - zs.subj_zone_off[s]
-    ids, lo, hi = _global_range(zs, px, py, acc)
+    use_all, lo, hi = _global_span(zs, px, py, acc)
+    sc = zs.subj_cat[s]
     for q in range(lo, hi):
-        if _global_candidate(zs, ids[q], s, px, py, acc):
+        if _global_entry(zs, use_all, q, sc, px, py, acc) >= 0:
             c += 1
     return c
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def _fill_fix(zs, s: int, px: float, py: float, acc: float, t: int, exact: bool, o: int,  # type: ignore[no-untyped-def]
               pz: np.ndarray, pst: np.ndarray, pd: np.ndarray) -> None:
     if s < 0:
@@ -318,69 +478,100 @@ def _fill_fix(zs, s: int, px: float, py: float, acc: float, t: int, exact: bool,
         pz[o] = z
         pst[o], pd[o] = _pair(zs, z, s, px, py, acc, t, exact)
         o += 1
-    ids, lo, hi = _global_range(zs, px, py, acc)
+    use_all, lo, hi = _global_span(zs, px, py, acc)
+    sc = zs.subj_cat[s]
     for q in range(lo, hi):
-        z = ids[q]
-        if _global_candidate(zs, z, s, px, py, acc):
+        z = _global_entry(zs, use_all, q, sc, px, py, acc)
+        if z >= 0:
             pz[o] = z
             pst[o], pd[o] = _pair(zs, z, s, px, py, acc, t, exact)
             o += 1
 
 
 @njit(**NJIT_PARALLEL)
-def project_parallel(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = lon.shape[0]
-    x = np.empty(n)
-    y = np.empty(n)
-    for i in prange(n):
-        x[i], y[i] = lcc_forward(lon[i], lat[i])
-    return x, y
-
-
-@njit(**NJIT_PARALLEL)
-def evaluate_parallel(x, y, acc, subj, t, exact, zs):  # type: ignore[no-untyped-def]
-    """Evaluate every fix (projected x, y) against its subject's zones and the global
-    zones near it.
+def evaluate_parallel(x, y, acc, subj, t, exact, lonlat, zs):  # type: ignore[no-untyped-def]
+    """Evaluate every fix against its subject's zones and the global zones near it.
+    With ``lonlat`` the coordinates are WGS84 lon/lat (x, y) and are projected on the way
+    in, else they are already in the evaluation frame.
 
     Returns (pair_off, pair_zone, pair_state, pair_dist): per fix i, the pairs
     pair_off[i]..pair_off[i+1]-1. Every subject zone appears for its fixes; a global
     zone appears only where it is a candidate (category matches and the fix lies within
     margin of its box); a global zone not listed for a fix is OUTSIDE. Fixes are
-    processed grouped by subject (O(N) counting sort) for cache locality, and results
-    are scattered back to input order.
+    evaluated grouped by subject (O(N) counting sort) for cache locality, and the
+    results are put back in input order.
     """
     n = x.shape[0]
-    order = counting_sort(subj, zs.subj_zone_off.shape[0] - 1)
-    counts = np.zeros(n + 1, dtype=np.int64)
+    rank = counting_rank(subj, zs.subj_zone_off.shape[0] - 1)
+    # 1. move the fixes into subject order: sequential reads, scattered writes
+    xs = np.empty(n)
+    ys = np.empty(n)
+    accs = np.empty(n)
+    ts = np.empty(n, dtype=np.int64)
+    ss = np.empty(n, dtype=np.int32)
+    for i in prange(n):
+        j = rank[i]
+        if lonlat:
+            xs[j], ys[j] = lcc_forward(x[i], y[i])
+        else:
+            xs[j] = x[i]
+            ys[j] = y[i]
+        accs[j] = acc[i]
+        ts[j] = t[i]
+        ss[j] = subj[i]
+    # 2. evaluate in subject order: each subject's zones are read once, output is sequential
+    off_s = np.zeros(n + 1, dtype=np.int64)
     for j in prange(n):
-        i = order[j]
-        counts[i + 1] = _count_fix(zs, subj[i], x[i], y[i], acc[i])
+        off_s[j + 1] = _count_fix(zs, ss[j], xs[j], ys[j], accs[j])
+    for j in range(n):
+        off_s[j + 1] += off_s[j]
+    total = off_s[n]
+    pz_s = np.empty(total, dtype=np.int32)
+    pst_s = np.empty(total, dtype=np.int8)
+    pd_s = np.empty(total, dtype=np.float64)
+    for j in prange(n):
+        _fill_fix(zs, ss[j], xs[j], ys[j], accs[j], ts[j], exact, off_s[j], pz_s, pst_s, pd_s)
+    # 3. back to input order: per fix, copy its block of pairs
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for i in prange(n):
+        j = rank[i]
+        counts[i + 1] = off_s[j + 1] - off_s[j]
     for i in range(n):
         counts[i + 1] += counts[i]
-    total = counts[n]
     pz = np.empty(total, dtype=np.int32)
     pst = np.empty(total, dtype=np.int8)
     pd = np.empty(total, dtype=np.float64)
-    for j in prange(n):
-        i = order[j]
-        _fill_fix(zs, subj[i], x[i], y[i], acc[i], t[i], exact, counts[i], pz, pst, pd)
+    for i in prange(n):
+        src = off_s[rank[i]]
+        dst = counts[i]
+        for q in range(counts[i + 1] - dst):
+            pz[dst + q] = pz_s[src + q]
+            pst[dst + q] = pst_s[src + q]
+            pd[dst + q] = pd_s[src + q]
     return counts, pz, pst, pd
 
 
 @njit(**NJIT)
-def evaluate_serial(x, y, acc, subj, t, exact, zs):  # type: ignore[no-untyped-def]
+def evaluate_serial(x, y, acc, subj, t, exact, lonlat, zs):  # type: ignore[no-untyped-def]
     """Same contract as ``evaluate_parallel``, on one thread and without the sort: the
     path for a handful of fixes, where starting threads would cost more than the work."""
     n = x.shape[0]
+    xs = np.empty(n)
+    ys = np.empty(n)
     counts = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
-        counts[i + 1] = counts[i] + _count_fix(zs, subj[i], x[i], y[i], acc[i])
+        if lonlat:
+            xs[i], ys[i] = lcc_forward(x[i], y[i])
+        else:
+            xs[i] = x[i]
+            ys[i] = y[i]
+        counts[i + 1] = counts[i] + _count_fix(zs, subj[i], xs[i], ys[i], acc[i])
     total = counts[n]
     pz = np.empty(total, dtype=np.int32)
     pst = np.empty(total, dtype=np.int8)
     pd = np.empty(total, dtype=np.float64)
     for i in range(n):
-        _fill_fix(zs, subj[i], x[i], y[i], acc[i], t[i], exact, counts[i], pz, pst, pd)
+        _fill_fix(zs, subj[i], xs[i], ys[i], acc[i], t[i], exact, counts[i], pz, pst, pd)
     return counts, pz, pst, pd
 
 
@@ -396,5 +587,59 @@ def locate_points(x: np.ndarray, y: np.ndarray, z: int, zs) -> np.ndarray:  # ty
             r = zs.circle[z, 2]
             out[i] = LOC_INTERIOR if dc < r else (LOC_EXTERIOR if dc > r else LOC_BOUNDARY)
         else:
-            out[i] = locate_in_rings(x[i], y[i], zs.vx, zs.vy, zs.ring_off, zs.zone_ring_off[z], zs.zone_ring_off[z + 1])
+            out[i] = locate_in_rings(x[i], y[i], zs.vx, zs.vy, zs.ring_off, zs.zone_ring_off[z],
+                                     zs.zone_ring_off[z + 1])
+    return out
+
+
+@njit(**NJIT_NO_NRT)
+def _on_segment(ax: float, ay: float, bx: float, by: float, px: float, py: float) -> bool:
+    """For p collinear with a-b: whether p lies on the closed segment."""
+    return min(ax, bx) <= px <= max(ax, bx) and min(ay, by) <= py <= max(ay, by)
+
+
+@njit(**NJIT_NO_NRT)
+def segments_intersect(ax: float, ay: float, bx: float, by: float,
+                       cx: float, cy: float, dx: float, dy: float) -> bool:
+    """Exact test: do the closed segments a-b and c-d share a point?"""
+    d1 = orient_sign(cx, cy, dx, dy, ax, ay)
+    d2 = orient_sign(cx, cy, dx, dy, bx, by)
+    d3 = orient_sign(ax, ay, bx, by, cx, cy)
+    d4 = orient_sign(ax, ay, bx, by, dx, dy)
+    if d1 * d2 < 0 and d3 * d4 < 0:
+        return True
+    return ((d1 == 0 and _on_segment(cx, cy, dx, dy, ax, ay)) or (d2 == 0 and _on_segment(cx, cy, dx, dy, bx, by))
+            or (d3 == 0 and _on_segment(ax, ay, bx, by, cx, cy)) or (d4 == 0 and _on_segment(ax, ay, bx, by, dx, dy)))
+
+
+@njit(**NJIT)
+def path_hits(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, zone: np.ndarray, zs) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """For each path segment (x0, y0)-(x1, y1), whether it meets zone[i] (closed zone:
+    boundary included). Polygon: an end inside, or an edge crossed; circle: the segment
+    comes within the radius of the centre."""
+    n = x0.shape[0]
+    out = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        z = zone[i]
+        if zs.shape[z] == SHAPE_CIRCLE:
+            out[i] = segment_distance(zs.circle[z, 0], zs.circle[z, 1], x0[i], y0[i], x1[i], y1[i]) <= zs.circle[z, 2]
+            continue
+        b = zs.bbox
+        if (max(x0[i], x1[i]) < b[z, 0] or min(x0[i], x1[i]) > b[z, 2]
+                or max(y0[i], y1[i]) < b[z, 1] or min(y0[i], y1[i]) > b[z, 3]):
+            continue
+        r0 = zs.zone_ring_off[z]
+        r1 = zs.zone_ring_off[z + 1]
+        if locate_in_rings(x0[i], y0[i], zs.vx, zs.vy, zs.ring_off, r0, r1) != LOC_EXTERIOR:
+            out[i] = True
+            continue
+        hit = False
+        for r in range(r0, r1):
+            for k in range(zs.ring_off[r], zs.ring_off[r + 1] - 1):
+                if segments_intersect(x0[i], y0[i], x1[i], y1[i], zs.vx[k], zs.vy[k], zs.vx[k + 1], zs.vy[k + 1]):
+                    hit = True
+                    break
+            if hit:
+                break
+        out[i] = hit
     return out

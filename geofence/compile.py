@@ -19,22 +19,34 @@ import numpy as np
 from geofence import _kernels as K
 from geofence.errors import ZoneGeometryError
 from geofence.projection import project_with_pyproj, scale_factor
-from geofence.zones import SubjectRules, ZoneSpec, circle_centre, polygon_rings, validate_zone
+from geofence.zones import (
+    SubjectRules,
+    ZoneSpec,
+    check_zone_fields,
+    circle_centre,
+    polygon_rings,
+    raw_polygon_rings,
+)
 
 DEFAULT_TIMEZONE = "Asia/Tashkent"
-GRID_CELL_M = 2_000.0
+GRID_CELL_M = 500.0
 # Fixes whose accuracy is worse than this are checked against every global zone
-# instead of their grid cell (rare; such fixes are also flagged implausible upstream).
-GRID_MARGIN_M = 500.0
+# instead of their grid cell (rare for GPS fixes; cell-tower fixes take that path).
+GRID_MARGIN_M = 200.0
 _TZ_TABLE_YEARS = (2000, 2045)
+# Each polygon zone is cut into horizontal slabs of about this many segments (at most
+# MAX_SLABS_PER_ZONE), so a fix reads a few segments of the outline instead of all.
+SEGMENTS_PER_SLAB = 4
+MAX_SLABS_PER_ZONE = 64
 
 ZoneArrays = namedtuple(
     "ZoneArrays",
     [
-        "shape", "bbox", "circle", "zone_ring_off", "ring_off", "vx", "vy", "zone_k", "zone_buffer",
+        "shape", "bbox", "circle", "core", "zone_slab_off", "slab_h", "slab_off", "slab_seg", "zone_ring_off",
+        "ring_off", "vx", "vy", "zone_k", "zone_buffer",
         "zone_tz", "win_off", "win", "tz_off", "tz_at", "tz_val", "subj_term", "subj_cat", "exc_off", "exc",
         "subj_zone_off", "subj_zone_ids", "zone_cat", "grid", "grid_margin_m", "cell_off", "cell_zones",
-        "global_ids",
+        "cell_box", "cell_k", "cell_cat", "global_ids", "global_box", "global_k", "global_cat",
     ],
 )
 
@@ -139,11 +151,13 @@ def compile_zones(
     lat_parts: list[np.ndarray] = []
     subj_zones: list[list[int]] = [[] for _ in subjects]
     global_ids: list[int] = []
-    polygon_zones: list[int] = []  # zones whose box comes from their projected vertices
+    polygon_zones: list[int] = []
+    # circle zones as (zone, lon, lat, radius_m), projected together after the loop
+    circles: list[tuple[int, float, float, float]] = []  # zones whose box comes from their projected vertices
 
     for z, spec in enumerate(zones):
         if validate:
-            validate_zone(spec)
+            check_zone_fields(spec)
         zone_kind[z] = 0 if spec.kind == "inclusion" else 1
         zone_buffer[z] = spec.buffer_m
         if spec.subject_id is not None:
@@ -159,16 +173,16 @@ def compile_zones(
         zone_tz[z] = tz_code(tz_name)
         windows.append([(w.start_s, w.end_s) for w in spec.windows])
         if spec.geometry.get("type") == "Point":
-            lon, lat, r = circle_centre(spec)
+            if validate:
+                lon, lat, r = circle_centre(spec)
+            else:
+                lon, lat = (float(v) for v in spec.geometry["coordinates"][:2])
+                r = float(spec.radius_m or 0.0)
             shape[z] = K.SHAPE_CIRCLE
-            k = scale_factor(lat)
-            (cx,), (cy,) = project_with_pyproj(np.array([lon]), np.array([lat]))
-            circle[z] = (cx, cy, r * k)
-            zone_k[z] = k
-            bbox[z] = (cx - r * k, cy - r * k, cx + r * k, cy + r * k)
+            circles.append((z, lon, lat, r))
             zone_rings.append(zone_rings[-1])
             continue
-        rings = polygon_rings(spec)
+        rings = polygon_rings(spec) if validate else raw_polygon_rings(spec)
         lat_min, lat_max = 90.0, -90.0
         for poly in rings:
             for ring in poly:
@@ -182,6 +196,15 @@ def compile_zones(
         zone_k[z] = scale_factor((lat_min + lat_max) / 2.0)
         polygon_zones.append(z)
 
+    if circles:
+        cz = np.array([c[0] for c in circles], dtype=np.int64)
+        clat = np.array([c[2] for c in circles])
+        cx, cy = project_with_pyproj(np.array([c[1] for c in circles]), clat)
+        ck = np.array([scale_factor(v) for v in clat])
+        cr = np.array([c[3] for c in circles]) * ck
+        circle[cz] = np.column_stack([cx, cy, cr])
+        zone_k[cz] = ck
+        bbox[cz] = np.column_stack([cx - cr, cy - cr, cx + cr, cy + cr])
     ring_off = np.zeros(len(ring_lens) + 1, dtype=np.int64)
     ring_off[1:] = np.cumsum(ring_lens)
     if lon_parts:
@@ -223,15 +246,25 @@ def compile_zones(
     exc_off //= 3
     subj_zone_off, subj_zone_ids = _csr(subj_zones)
 
+    if vx.shape[0] >= 2**31:
+        raise ZoneGeometryError("-", "too many vertices in one zone set (2**31)")
+    zone_slab_off, slab_h, slab_off, slab_seg = K.build_slabs(
+        shape, bbox, zone_ring_off, ring_off, vy, SEGMENTS_PER_SLAB, MAX_SLABS_PER_ZONE)
     grid, cell_off, cell_zones = _build_grid(global_ids, bbox, zone_k, zone_buffer, grid_cell_m, grid_margin_m)
+    gids = np.asarray(global_ids, dtype=np.int32)
+    grown = bbox + np.outer(zone_buffer * zone_k, [-1.0, -1.0, 1.0, 1.0])  # box grown by the zone buffer
     arrays = ZoneArrays(
         shape=shape, bbox=bbox, circle=circle, zone_ring_off=zone_ring_off, ring_off=ring_off,
+        core=K.zone_cores(shape, bbox, zone_ring_off, ring_off, vx, vy),
+        zone_slab_off=zone_slab_off, slab_h=slab_h, slab_off=slab_off, slab_seg=slab_seg,
         vx=np.ascontiguousarray(vx), vy=np.ascontiguousarray(vy), zone_k=zone_k, zone_buffer=zone_buffer,
         zone_tz=zone_tz, win_off=win_off, win=np.ascontiguousarray(win), tz_off=tz_off, tz_at=tz_at, tz_val=tz_val,
         subj_term=np.ascontiguousarray(subj_term), subj_cat=subj_cat, exc_off=exc_off,
         exc=np.ascontiguousarray(exc), subj_zone_off=subj_zone_off, subj_zone_ids=subj_zone_ids,
         zone_cat=zone_cat, grid=grid, grid_margin_m=float(grid_margin_m), cell_off=cell_off,
-        cell_zones=cell_zones, global_ids=np.asarray(global_ids, dtype=np.int32),
+        cell_zones=cell_zones, cell_box=np.ascontiguousarray(grown[cell_zones]), cell_k=zone_k[cell_zones],
+        cell_cat=zone_cat[cell_zones], global_ids=gids, global_box=np.ascontiguousarray(grown[gids]),
+        global_k=zone_k[gids], global_cat=zone_cat[gids],
     )
     return ZoneSet(
         arrays=arrays,

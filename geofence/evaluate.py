@@ -25,7 +25,7 @@ class ZoneState(IntEnum):
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Per-fix projected coordinates and (fix, zone) result pairs in CSR layout.
+    """(fix, zone) result pairs in CSR layout.
 
     The pairs of fix i are ``pair_offsets[i]:pair_offsets[i+1]``. Every zone of the fix's
     subject is listed; global zones are listed where they are candidates, and a global
@@ -35,8 +35,6 @@ class Evaluation:
     distance the state needed.
     """
 
-    x: np.ndarray
-    y: np.ndarray
     pair_offsets: np.ndarray
     pair_zone: np.ndarray
     pair_state: np.ndarray
@@ -71,6 +69,17 @@ def _check_common(
     return acc_a, subj_a, t_a
 
 
+def _run(zone_set: ZoneSet, x: np.ndarray, y: np.ndarray, accuracy_m: np.ndarray, subject: np.ndarray,
+         time_s: np.ndarray, exact_distance: bool, lonlat: bool) -> Evaluation:
+    n = x.shape[0]
+    acc_a, subj_a, t_a = _check_common(n, accuracy_m, subject, time_s, zone_set)
+    kernel = K.evaluate_serial if n < SERIAL_BELOW else K.evaluate_parallel
+    off, pz, pst, pd = kernel(x, y, acc_a, subj_a, t_a, exact_distance, lonlat, zone_set.arrays)
+    if exact_distance:
+        pd = pd / zone_set.arrays.zone_k[pz]  # projected metres -> ground metres
+    return Evaluation(off, pz, pst, pd)
+
+
 def evaluate_xy(
     zone_set: ZoneSet,
     x: np.ndarray,
@@ -83,16 +92,10 @@ def evaluate_xy(
 ) -> Evaluation:
     """Evaluate fixes already projected into the evaluation frame (see ``project``)."""
     x_a = _as_array("x", x, np.float64, None)
-    n = x_a.shape[0]
-    y_a = _as_array("y", y, np.float64, n)
-    if n and not (np.isfinite(x_a).all() and np.isfinite(y_a).all()):
+    y_a = _as_array("y", y, np.float64, x_a.shape[0])
+    if x_a.shape[0] and not (np.isfinite(x_a).all() and np.isfinite(y_a).all()):
         raise EvaluationInputError("x/y", "non-finite coordinate")
-    acc_a, subj_a, t_a = _check_common(n, accuracy_m, subject, time_s, zone_set)
-    kernel = K.evaluate_serial if n < SERIAL_BELOW else K.evaluate_parallel
-    off, pz, pst, pd = kernel(x_a, y_a, acc_a, subj_a, t_a, exact_distance, zone_set.arrays)
-    if exact_distance:
-        pd = pd / zone_set.arrays.zone_k[pz]  # projected metres -> ground metres
-    return Evaluation(x_a, y_a, off, pz, pst, pd)
+    return _run(zone_set, x_a, y_a, accuracy_m, subject, time_s, exact_distance, lonlat=False)
 
 
 def evaluate(
@@ -106,20 +109,16 @@ def evaluate(
     exact_distance: bool = False,
 ) -> Evaluation:
     """Evaluate fixes (WGS84 degrees, accuracy radius in metres, subject index from
-    ``zone_set.subject_index`` or -1, epoch seconds) against the zone set."""
+    ``zone_set.subject_index`` or -1, epoch seconds) against the zone set. Projection
+    into the evaluation frame happens inside the kernel."""
     lon_a = _as_array("lon", lon, np.float64, None)
-    n = lon_a.shape[0]
-    lat_a = _as_array("lat", lat, np.float64, n)
-    if n:
+    lat_a = _as_array("lat", lat, np.float64, lon_a.shape[0])
+    if lon_a.shape[0]:
         if not (np.isfinite(lon_a).all() and np.isfinite(lat_a).all()):
             raise EvaluationInputError("lon/lat", "non-finite coordinate")
         if (np.abs(lat_a) > 90.0).any() or (np.abs(lon_a) > 180.0).any():
             raise EvaluationInputError("lon/lat", "coordinate out of range")
-    if n < SERIAL_BELOW:
-        x, y = project(lon_a, lat_a)
-    else:
-        x, y = K.project_parallel(lon_a, lat_a)
-    return evaluate_xy(zone_set, x, y, accuracy_m, subject, time_s, exact_distance=exact_distance)
+    return _run(zone_set, lon_a, lat_a, accuracy_m, subject, time_s, exact_distance, lonlat=True)
 
 
 def locate(zone_set: ZoneSet, zone: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -132,4 +131,18 @@ def locate(zone_set: ZoneSet, zone: int, x: np.ndarray, y: np.ndarray) -> np.nda
     return np.asarray(K.locate_points(x_a, y_a, zone, zone_set.arrays))
 
 
-__all__ = ["SERIAL_BELOW", "Evaluation", "ZoneState", "evaluate", "evaluate_xy", "locate"]
+def path_crosses(zone_set: ZoneSet, lon0: np.ndarray, lat0: np.ndarray, lon1: np.ndarray, lat1: np.ndarray,
+                 zone: np.ndarray) -> np.ndarray:
+    """Whether the straight path between two fixes (WGS84) meets zone[i] (boundary
+    included): the test for a drive through an exclusion zone between sparse fixes."""
+    lon0_a = _as_array("lon0", lon0, np.float64, None)
+    n = lon0_a.shape[0]
+    zone_a = _as_array("zone", zone, np.int64, n)
+    if n and (zone_a.min() < 0 or zone_a.max() >= zone_set.n_zones):
+        raise EvaluationInputError("zone", "index out of range")
+    x0, y0 = project(lon0_a, _as_array("lat0", lat0, np.float64, n))
+    x1, y1 = project(_as_array("lon1", lon1, np.float64, n), _as_array("lat1", lat1, np.float64, n))
+    return np.asarray(K.path_hits(x0, y0, x1, y1, zone_a, zone_set.arrays))
+
+
+__all__ = ["SERIAL_BELOW", "Evaluation", "ZoneState", "evaluate", "evaluate_xy", "locate", "path_crosses"]

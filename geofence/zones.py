@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import shapely
 from shapely.validation import explain_validity
 
@@ -131,12 +132,25 @@ def circle_centre(zone: ZoneSpec) -> tuple[float, float, float]:
     return float(lon), float(lat), float(r)
 
 
-def validate_zone(zone: ZoneSpec) -> None:
-    """Raise ZoneGeometryError unless the zone can be compiled."""
+def check_zone_fields(zone: ZoneSpec) -> None:
+    """The non-geometric checks: kind and buffer."""
     if zone.kind not in ("inclusion", "exclusion"):
         raise ZoneGeometryError(zone.zone_id, f"unknown kind {zone.kind!r}")
     if not math.isfinite(zone.buffer_m) or not (0.0 <= zone.buffer_m <= 10_000.0):
         raise ZoneGeometryError(zone.zone_id, "buffer_m must be within 0..10000")
+
+
+def raw_polygon_rings(zone: ZoneSpec) -> list[list[np.ndarray]]:
+    """Rings of an already validated Polygon / MultiPolygon zone as (n, 2) float arrays,
+    without per-position checks (the registry validated them on the way in)."""
+    coords = zone.geometry["coordinates"]
+    polys = [coords] if zone.geometry["type"] == "Polygon" else coords
+    return [[np.asarray(ring, dtype=np.float64) for ring in poly] for poly in polys]
+
+
+def validate_zone(zone: ZoneSpec) -> None:
+    """Raise ZoneGeometryError unless the zone can be compiled."""
+    check_zone_fields(zone)
     if zone.geometry.get("type") == "Point":
         circle_centre(zone)
     else:
@@ -183,8 +197,10 @@ __all__ = [
     "WeeklyWindow",
     "ZoneKind",
     "ZoneSpec",
+    "check_zone_fields",
     "circle_centre",
     "parse_schedule",
     "polygon_rings",
+    "raw_polygon_rings",
     "validate_zone",
 ]

@@ -124,7 +124,45 @@ def test_lon_lat_path_projects_like_pyproj_and_agrees() -> None:
     from geofence import evaluate
 
     ev = evaluate(zs, lon, lat, acc, np.zeros(lon.shape[0], np.int32), np.zeros(lon.shape[0], np.int64))
-    np.testing.assert_array_equal(ev.x, x)
     states = ev.pair_state.reshape(lon.shape[0], len(zones))
     for z, spec in enumerate(zones):
         np.testing.assert_array_equal(states[:, z], reference.classify(spec, x, y, acc))
+
+
+def test_path_crossing_matches_shapely_intersects() -> None:
+    from geofence import path_crosses
+
+    rng, zones, zs = _zone_set(seed=13, n_zones=30)
+    n = 4000
+    zone = rng.integers(0, len(zones), n)
+    a = zs.arrays
+    # paths from random points near the zone to random points near it (many cross)
+    cx = (a.bbox[zone, 0] + a.bbox[zone, 2]) / 2
+    cy = (a.bbox[zone, 1] + a.bbox[zone, 3]) / 2
+    span = np.maximum(a.bbox[zone, 2] - a.bbox[zone, 0], a.bbox[zone, 3] - a.bbox[zone, 1])
+    ang0, ang1 = rng.uniform(0, 2 * np.pi, n), rng.uniform(0, 2 * np.pi, n)
+    x0, y0 = cx + span * np.cos(ang0), cy + span * np.sin(ang0)
+    x1, y1 = cx + span * np.cos(ang1) * rng.uniform(0.2, 1.5, n), cy + span * np.sin(ang1) * rng.uniform(0.2, 1.5, n)
+    from geofence import _kernels as K
+
+    got = K.path_hits(x0, y0, x1, y1, zone.astype(np.int64), a)
+    for z in np.unique(zone):
+        sel = zone == z
+        geom, k = reference.zone_geometry(zones[z])
+        lines = shapely.linestrings(np.stack([np.column_stack([x0[sel], y0[sel]]),
+                                              np.column_stack([x1[sel], y1[sel]])], axis=1))
+        if zones[z].geometry["type"] == "Point":
+            want = shapely.distance(lines, geom) <= float(zones[z].radius_m or 0) * k
+        else:
+            want = shapely.intersects(lines, geom)
+        if zones[z].geometry["type"] == "Point":
+            # the radius scale factor is computed independently on each side (~1e-11 relative)
+            d = shapely.distance(lines, geom) - float(zones[z].radius_m or 0) * k
+            keep = np.abs(d) > 1e-6
+            np.testing.assert_array_equal(got[sel][keep], want[keep])
+        else:
+            np.testing.assert_array_equal(got[sel], want)
+    assert 0.1 < got.mean() < 0.95
+    lon0, lat0 = TASHKENT[0], TASHKENT[1]
+    assert path_crosses(zs, np.array([lon0]), np.array([lat0]), np.array([lon0]), np.array([lat0]),
+                        np.array([0])).shape == (1,)

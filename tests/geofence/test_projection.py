@@ -1,0 +1,47 @@
+"""The evaluation frame: our numba projection against pyproj, and the stated metric
+error bound against geodesics on the WGS84 ellipsoid (pyproj.Geod)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyproj
+
+from geofence import project, project_with_pyproj, scale_factor
+
+# Uzbekistan with a margin: 37-46 N, 56-73 E
+rng = np.random.default_rng(42)
+LON = rng.uniform(56.0, 73.0, 20_000)
+LAT = rng.uniform(37.0, 46.0, 20_000)
+
+
+def test_numba_projection_agrees_with_pyproj_to_a_micrometre() -> None:
+    x, y = project(LON, LAT)
+    px, py = project_with_pyproj(LON, LAT)
+    assert np.abs(x - px).max() < 1e-6
+    assert np.abs(y - py).max() < 1e-6
+
+
+def test_scale_factor_matches_pyproj() -> None:
+    from geofence.projection import PROJ_STRING
+
+    f = pyproj.Proj(PROJ_STRING).get_factors(LON[:500], LAT[:500])
+    k = np.array([scale_factor(v) for v in LAT[:500]])
+    assert np.abs(k - f.meridional_scale).max() < 1e-9
+
+
+def _errors(max_m: float) -> np.ndarray:
+    """|projected distance / k(first point) - geodesic distance| for random pairs."""
+    geod = pyproj.Geod(ellps="WGS84")
+    az = rng.uniform(0, 360, LON.shape[0])
+    dist = rng.uniform(0, max_m, LON.shape[0])
+    lon2, lat2, _ = geod.fwd(LON, LAT, az, dist)
+    x1, y1 = project(LON, LAT)
+    x2, y2 = project(np.asarray(lon2), np.asarray(lat2))
+    k = np.array([scale_factor(v) for v in LAT])
+    return np.abs(np.hypot(x2 - x1, y2 - y1) / k - dist)
+
+
+def test_distance_error_bounds_stated_in_the_projection_module() -> None:
+    assert _errors(2_000.0).max() <= 0.03
+    assert _errors(5_000.0).max() <= 0.2
+    assert _errors(50_000.0).max() <= 20.0
