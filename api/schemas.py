@@ -58,11 +58,41 @@ class ZoneCreate(_Strict):
     radius_m: float | None = Field(None, gt=0, le=100_000)
     buffer_m: float = Field(0.0, ge=0, le=10_000)
     schedule: list[ScheduleWindow] = Field(default_factory=list)
+    dwell_open_fixes: int = Field(1, ge=1, le=100)
+    dwell_open_s: int = Field(0, ge=0, le=86400)
+    dwell_close_fixes: int = Field(2, ge=1, le=100)
+    dwell_close_s: int = Field(0, ge=0, le=86400)
 
 
 class ZonePublic(ZoneCreate):
     model_config = ConfigDict(extra="ignore")
     active: bool
+    created_at: datetime
+
+
+class AbsenceCreate(_Strict):
+    zone_id: str | None = Field(None, pattern=_ID)
+    starts_at: datetime
+    ends_at: datetime
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AbsencePublic(AbsenceCreate):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    subject_id: str
+    created_by: str
+    created_at: datetime
+
+
+class VictimLinkCreate(_Strict):
+    victim_device_id: str = Field(pattern=_ID)
+    radius_m: float = Field(gt=0, le=50_000)
+
+
+class VictimLinkPublic(VictimLinkCreate):
+    model_config = ConfigDict(extra="ignore")
+    subject_id: str
     created_at: datetime
 
 

@@ -14,7 +14,7 @@ from geofence import SubjectRules, WeeklyWindow, ZoneSpec
 
 TASHKENT = (69.2401, 41.2995)
 M_LAT = 111_320.0
-CURFEW = tuple(WeeklyWindow(d * 86400 + 22 * 3600, d * 86400 + 30 * 3600) for d in range(6)) + (
+CURFEW = (*(WeeklyWindow(d * 86400 + 22 * 3600, d * 86400 + 30 * 3600) for d in range(6)),
     WeeklyWindow(6 * 86400 + 22 * 3600, 7 * 86400), WeeklyWindow(0, 6 * 3600))
 WEEK_START = 1_764_547_200  # Monday 2025-12-01 00:00 UTC
 

@@ -28,21 +28,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from geofence import ZoneState, evaluate
 from telemetry import metrics
 from telemetry.errors import DecodeError, StorageError
+from telemetry.proximity import Position
 from telemetry.snapshot import REGISTRY_CHANNEL, RegistrySnapshot, load_snapshot
+from telemetry.transitions import Key, RuleEngine, Transition
 from telemetry.wire import Fix, decode_fixes
 
 log = logging.getLogger(__name__)
 
 ALERTS_CHANNEL = "nazorat_alerts"
 DEAD_LETTER_MAX_BYTES = 8192
-_EXCLUSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +67,6 @@ class BatchOutcome:
     dead_letters: int = 0
     alert_ids: list[int] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Transition:
-    fix: Fix
-    subject_id: str
-    zone_id: str
-    opens: bool
-    kind: str = ""
-    distance_m: float | None = None
 
 
 def decode_batch(messages: Sequence[InboundMessage]) -> tuple[list[Fix], list[DeadLetter]]:
@@ -121,8 +110,8 @@ class Pipeline:
         self._conn: psycopg.Connection[Any] | None = None
         self._snapshot: RegistrySnapshot | None = None
         self._registry_dirty = True
-        self._open: dict[tuple[str, str], int] = {}  # (device, zone) -> violation id
-        self._last_ms: dict[str, int] = {}
+        self._rules = RuleEngine({})
+        self._no_history: set[str] = set()  # devices with no stored fix yet (checked once)
 
     # --- connection and registry ------------------------------------------------------
     def mark_registry_changed(self) -> None:
@@ -143,14 +132,16 @@ class Pipeline:
             " ON COMMIT DELETE ROWS"
         )
         conn.execute(f"LISTEN {REGISTRY_CHANNEL}")
-        rows = conn.execute("SELECT device_id, zone_id, id FROM violations WHERE closed_at IS NULL").fetchall()
+        rows = conn.execute(
+            "SELECT device_id, coalesce(zone_id, 'victim:' || victim_device_id), id FROM violations"
+            " WHERE closed_at IS NULL").fetchall()
         conn.commit()
-        self._open = {(d, z): int(i) for d, z, i in rows}
-        self._last_ms = {}
+        self._rules = RuleEngine({(d, r): int(i) for d, r, i in rows})
+        self._no_history = set()
         self._conn = conn
         self._registry_dirty = True
         metrics.DB_UP.set(1)
-        metrics.OPEN_VIOLATIONS.set(len(self._open))
+        metrics.OPEN_VIOLATIONS.set(len(self._rules.open))
         return conn
 
     def _refresh_registry(self, conn: psycopg.Connection[Any]) -> RegistrySnapshot:
@@ -202,8 +193,9 @@ class Pipeline:
         batch = order_and_dedupe(known)
         out = BatchOutcome(messages=len(messages), fixes=len(fixes), dead_letters=len(dead))
         with conn.transaction():
-            last_ms = self._load_last_times(conn, {f.device_id for f in batch})
-            late = [f.time_ms <= last_ms.get(f.device_id, -1) for f in batch]
+            self._load_last_positions(conn, snap, {f.device_id for f in batch})
+            last = self._rules.last
+            late = [f.time_ms <= (last[f.device_id].t_ms if f.device_id in last else -1) for f in batch]
             new_keys = self._copy_positions(conn, snap, batch, late)
             fresh: list[Fix] = []  # newly stored and not late: these drive state
             for f, is_late in zip(batch, late, strict=True):
@@ -213,21 +205,13 @@ class Pipeline:
                     out.late += 1
                 else:
                     fresh.append(f)
-            transitions = self._transitions(snap, fresh)
-            final = self._write_transitions(conn, snap, transitions, out)
+            plan = self._rules.plan(snap, fresh)
+            violation_ids = self._write_transitions(conn, snap, plan.transitions, out)
             self._write_dead_letters(conn, dead)
             if out.alert_ids:
                 conn.execute("SELECT pg_notify(%s, %s)", (ALERTS_CHANNEL, json.dumps(out.alert_ids)))
         # committed: only now does the in-memory state advance
-        for f in fresh:
-            if f.time_ms > last_ms.get(f.device_id, -1):
-                last_ms[f.device_id] = f.time_ms
-        self._last_ms.update(last_ms)
-        for key, vid in final.items():
-            if vid is None:
-                self._open.pop(key, None)
-            else:
-                self._open[key] = vid
+        self._rules.apply(plan, violation_ids)
         out.stored = len(new_keys)
         out.duplicates = len(batch) - len(new_keys)
         metrics.MESSAGES_RECEIVED.inc(len(messages))
@@ -235,22 +219,31 @@ class Pipeline:
         metrics.FIXES_DUPLICATE.inc(out.duplicates)
         metrics.FIXES_LATE.inc(out.late)
         metrics.BATCH_FIXES.observe(len(fixes))
-        metrics.OPEN_VIOLATIONS.set(len(self._open))
+        metrics.OPEN_VIOLATIONS.set(len(self._rules.open))
         for d in dead:
             metrics.DEAD_LETTERS.labels(_reason_label(d.reason)).inc()
         return out
 
-    def _load_last_times(self, conn: psycopg.Connection[Any], devices: set[str]) -> dict[str, int]:
-        missing = [d for d in devices if d not in self._last_ms]
-        result = {d: self._last_ms[d] for d in devices if d in self._last_ms}
-        if missing:
-            rows = conn.execute(
-                "SELECT device_id, (extract(epoch FROM max(device_time)) * 1000)::bigint FROM positions"
-                " WHERE device_id = ANY(%s) AND NOT late GROUP BY device_id",
-                (missing,),
-            ).fetchall()
-            result.update({d: int(ms) for d, ms in rows})
-        return result
+    def _load_last_positions(self, conn: psycopg.Connection[Any], snap: RegistrySnapshot, devices: set[str]) -> None:
+        """Make sure the rule engine knows the latest evaluated position of the batch's
+        devices and of the devices linked to them (victims and supervised persons)."""
+        wanted = set(devices)
+        for dev in devices:
+            for link in snap.links_by_victim.get(dev, ()):
+                wanted |= {d for d, i in snap.devices.items() if i.subject_id == link.subject_id}
+            sid = snap.devices[dev].subject_id
+            wanted |= {link.victim_device_id for link in snap.links_by_subject.get(sid or "", ())}
+        missing = [d for d in wanted if d not in self._rules.last and d not in self._no_history]
+        if not missing:
+            return
+        rows = conn.execute(
+            "SELECT DISTINCT ON (device_id) device_id, (extract(epoch FROM device_time) * 1000)::bigint, lon, lat,"
+            " accuracy_m FROM positions WHERE device_id = ANY(%s) AND NOT late ORDER BY device_id, device_time DESC",
+            (missing,),
+        ).fetchall()
+        for d, ms, lon, lat, acc in rows:
+            self._rules.last[d] = Position(int(ms), lon, lat, acc)
+        self._no_history |= set(missing) - {r[0] for r in rows}
 
     def _copy_positions(
         self, conn: psycopg.Connection[Any], snap: RegistrySnapshot, batch: list[Fix], late: list[bool]
@@ -278,107 +271,49 @@ class Pipeline:
             ).fetchall()
         return {(d, int(ms)) for d, ms in rows}
 
-    def _transitions(self, snap: RegistrySnapshot, fresh: list[Fix]) -> list[_Transition]:
-        """Violation opens and closes implied by the fresh fixes, in device-time order."""
-        zs = snap.zone_set
-        evaluable = [f for f in fresh if (sid := snap.devices[f.device_id].subject_id) is not None
-                     and sid in zs.subject_index and snap.devices[f.device_id].kind == "ankle_monitor"]
-        if not evaluable or zs.n_zones == 0:
-            return []
-        subj = np.fromiter((zs.subject_index[snap.devices[f.device_id].subject_id or ""] for f in evaluable),
-                           dtype=np.int32, count=len(evaluable))
-        ev = evaluate(
-            zs,
-            np.fromiter((f.lon for f in evaluable), np.float64, len(evaluable)),
-            np.fromiter((f.lat for f in evaluable), np.float64, len(evaluable)),
-            np.fromiter((f.accuracy_m for f in evaluable), np.float64, len(evaluable)),
-            subj,
-            np.fromiter((f.time_ms // 1000 for f in evaluable), np.int64, len(evaluable)),
-            exact_distance=True,
-        )
-        kind = zs.zone_kind[ev.pair_zone]
-        state = ev.pair_state
-        violating = ((kind == _EXCLUSION) & (state == ZoneState.INSIDE)) | (
-            (kind != _EXCLUSION) & (state == ZoneState.OUTSIDE)
-        )
-        open_now = dict.fromkeys(self._open)
-        global_ids = {zs.zone_ids[z] for z in zs.arrays.global_ids}
-        devices_open = {d for d, _ in open_now}
-        pair_fix = ev.pair_fix()
-        # only devices with a violation open, or opening one in this batch, can change
-        # state: walk all their fixes in order and skip everyone else without a loop
-        active_devices = devices_open | {evaluable[i].device_id for i in np.unique(pair_fix[violating])}
-        out: list[_Transition] = []
-        off = ev.pair_offsets
-        for i in (i for i, f in enumerate(evaluable) if f.device_id in active_devices):
-            f = evaluable[i]
-            sid = snap.devices[f.device_id].subject_id or ""
-            listed: set[str] = set()
-            for p in range(off[i], off[i + 1]):
-                zone_id = zs.zone_ids[ev.pair_zone[p]]
-                listed.add(zone_id)
-                key = (f.device_id, zone_id)
-                st = int(state[p])
-                if key in open_now:
-                    compliant = st == ZoneState.INACTIVE or (
-                        st == (ZoneState.OUTSIDE if kind[p] == _EXCLUSION else ZoneState.INSIDE))
-                    if compliant:
-                        del open_now[key]
-                        out.append(_Transition(f, sid, zone_id, opens=False))
-                elif violating[p] and f.source == "gps":
-                    open_now[key] = None
-                    alert_kind = "exclusion_zone_entered" if kind[p] == _EXCLUSION else "inclusion_zone_left"
-                    d = float(ev.pair_distance[p])
-                    out.append(_Transition(f, sid, zone_id, opens=True, kind=alert_kind,
-                                           distance_m=abs(d) if np.isfinite(d) else None))
-            # an open global zone that is not listed for this fix is OUTSIDE: close it
-            for key in [k for k in open_now if k[0] == f.device_id and k[1] not in listed and k[1] in global_ids]:
-                del open_now[key]
-                out.append(_Transition(f, sid, key[1], opens=False))
-        return out
-
     def _write_transitions(
-        self, conn: psycopg.Connection[Any], snap: RegistrySnapshot, transitions: list[_Transition],
+        self, conn: psycopg.Connection[Any], snap: RegistrySnapshot, transitions: list[Transition],
         out: BatchOutcome,
-    ) -> dict[tuple[str, str], int | None]:
-        """Write violation opens/closes and alerts; returns each touched key's final
-        violation id (None: closed), for the caller to apply once committed."""
-        opened: dict[tuple[str, str], int | None] = {}
+    ) -> dict[Key, int]:
+        """Write violation opens/closes and alerts; returns the violation id of every key
+        opened, for the rule engine once committed."""
+        ids: dict[Key, int] = {}
+        fix_time = "timestamptz 'epoch' + %s * interval '1 millisecond'"
         for t in transitions:
-            key = (t.fix.device_id, t.zone_id)
-            fix_time = "timestamptz 'epoch' + %s * interval '1 millisecond'"
-            if not t.opens:
-                vid = opened.get(key) or self._open.get(key)
-                opened[key] = None
-                conn.execute(
-                    f"UPDATE violations SET closed_at = now(), close_fix_time = {fix_time} WHERE id = %s",
-                    (t.fix.time_ms, vid),
-                )
+            if t.action == "close":
+                vid = ids.pop(t.key, None) or self._rules.open.get(t.key)
+                conn.execute(f"UPDATE violations SET closed_at = now(), close_fix_time = {fix_time} WHERE id = %s",
+                             (t.ref.t_ms, vid))
                 continue
+            closed_now = t.action == "crossed"
             row = conn.execute(
-                "INSERT INTO violations (subject_id, device_id, zone_id, opened_at, open_fix_time)"
-                f" VALUES (%s, %s, %s, now(), {fix_time}) RETURNING id",
-                (t.subject_id, t.fix.device_id, t.zone_id, t.fix.time_ms),
+                "INSERT INTO violations (subject_id, device_id, zone_id, victim_device_id, rule, opened_at,"
+                f" open_fix_time, closed_at, close_fix_time) VALUES (%s, %s, %s, %s, %s, now(), {fix_time},"
+                f" CASE WHEN %s THEN now() END, CASE WHEN %s THEN {fix_time} END) RETURNING id",
+                (t.subject_id, t.device_id, t.zone_id, t.victim_device_id,
+                 "victim" if t.victim_device_id else ("crossing" if closed_now else "zone"),
+                 t.ref.t_ms, closed_now, closed_now, t.ref.t_ms),
             ).fetchone()
             assert row is not None
-            opened[key] = int(row[0])
-            details = {
-                "zone_name": snap.zone_names.get(t.zone_id, t.zone_id),
-                "lat": t.fix.lat, "lon": t.fix.lon, "accuracy_m": t.fix.accuracy_m, "source": t.fix.source,
-            }
+            if not closed_now:
+                ids[t.key] = int(row[0])
+            details = {"lat": t.ref.lat, "lon": t.ref.lon, "accuracy_m": t.ref.accuracy_m, "source": t.source,
+                       **t.details}
+            if t.zone_id is not None:
+                details["zone_name"] = snap.zone_names.get(t.zone_id, t.zone_id)
             alert = conn.execute(
-                "INSERT INTO alerts (kind, subject_id, device_id, zone_id, violation_id, fix_time, distance_m, details)"
-                f" VALUES (%s, %s, %s, %s, %s, {fix_time}, %s, %s) RETURNING id, created_at",
-                (t.kind, t.subject_id, t.fix.device_id, t.zone_id, opened[key], t.fix.time_ms, t.distance_m,
+                "INSERT INTO alerts (kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, distance_m,"
+                f" details) VALUES (%s, %s, %s, %s, %s, %s, {fix_time}, %s, %s) RETURNING id",
+                (t.kind, "high", t.subject_id, t.device_id, t.zone_id, int(row[0]), t.ref.t_ms, t.distance_m,
                  Jsonb(details)),
             ).fetchone()
             assert alert is not None
             out.alert_ids.append(int(alert[0]))
             out.alerts.append({"id": int(alert[0]), "kind": t.kind, "subject_id": t.subject_id,
-                               "device_id": t.fix.device_id, "zone_id": t.zone_id, "fix_time_ms": t.fix.time_ms,
+                               "device_id": t.device_id, "zone_id": t.zone_id, "fix_time_ms": t.ref.t_ms,
                                "distance_m": t.distance_m, **details})
             metrics.ALERTS_RAISED.labels(t.kind).inc()
-        return opened
+        return ids
 
     @staticmethod
     def _write_dead_letters(conn: psycopg.Connection[Any], dead: list[DeadLetter]) -> None:

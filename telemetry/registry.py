@@ -20,7 +20,8 @@ from telemetry.snapshot import REGISTRY_CHANNEL, zone_spec_from_row
 Row = dict[str, Any]
 _SUBJECT_COLS = "id, full_name, category, order_type, timezone, term_start, term_end, created_at"
 _DEVICE_COLS = "id, kind, subject_id, created_at"
-_ZONE_COLS = "id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, active, created_at"
+_ZONE_COLS = ("id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, active, created_at,"
+              " dwell_open_fixes, dwell_open_s, dwell_close_fixes, dwell_close_s")
 
 
 async def _announce(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -99,14 +100,40 @@ async def create_zones(conn: psycopg.AsyncConnection[Any], items: list[Row]) -> 
     for data in items:
         _check_zone(data)
     sql = (
-        "INSERT INTO zones (id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule)"
+        "INSERT INTO zones (id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule,"
+        " dwell_open_fixes, dwell_open_s, dwell_close_fixes, dwell_close_s)"
         " VALUES (%(id)s, %(name)s, %(kind)s, %(subject_id)s, %(category)s, %(geometry)s, %(radius_m)s,"
-        f" %(buffer_m)s, %(schedule)s) RETURNING {_ZONE_COLS}"
+        " %(buffer_m)s, %(schedule)s, %(dwell_open_fixes)s, %(dwell_open_s)s, %(dwell_close_fixes)s,"
+        f" %(dwell_close_s)s) RETURNING {_ZONE_COLS}"
     )
     return await _insert_announced(conn, "zone", [
-        (sql, {**data, "geometry": Jsonb(data["geometry"]), "schedule": Jsonb(data.get("schedule") or [])})
+        (sql, {"dwell_open_fixes": 1, "dwell_open_s": 0, "dwell_close_fixes": 2, "dwell_close_s": 0, **data,
+               "geometry": Jsonb(data["geometry"]), "schedule": Jsonb(data.get("schedule") or [])})
         for data in items
     ])
+
+
+async def create_absence(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+    if data["ends_at"] <= data["starts_at"]:
+        raise InvalidInputError("ends_at", "must be after starts_at")
+    sql = ("INSERT INTO absences (subject_id, zone_id, starts_at, ends_at, reason, created_by)"
+           " VALUES (%(subject_id)s, %(zone_id)s, %(starts_at)s, %(ends_at)s, %(reason)s, %(created_by)s)"
+           " RETURNING id, subject_id, zone_id, starts_at, ends_at, reason, created_by, created_at")
+    return (await _insert_announced(conn, "absence", [(sql, data)]))[0]
+
+
+async def create_victim_link(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT kind FROM devices WHERE id = %s", (data["victim_device_id"],))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError("device", data["victim_device_id"])
+    if row[0] != "victim_phone":
+        raise InvalidInputError("victim_device_id", "must be a device of kind victim_phone")
+    sql = ("INSERT INTO victim_links (victim_device_id, subject_id, radius_m)"
+           " VALUES (%(victim_device_id)s, %(subject_id)s, %(radius_m)s)"
+           " RETURNING victim_device_id, subject_id, radius_m, created_at")
+    return (await _insert_announced(conn, "victim link", [(sql, data)]))[0]
 
 
 async def list_zones(conn: psycopg.AsyncConnection[Any], subject_id: str | None, limit: int, offset: int) -> list[Row]:
@@ -158,8 +185,10 @@ async def audit(
 
 __all__ = [
     "audit",
+    "create_absence",
     "create_device",
     "create_subject",
+    "create_victim_link",
     "create_zones",
     "get_subject",
     "latest_positions",

@@ -8,13 +8,22 @@ between batches, so a batch is evaluated against one consistent snapshot.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from geofence import SubjectRules, ZoneGeometryError, ZoneSet, ZoneSpec, compile_zones, parse_schedule
+from geofence import (
+    AuthorisedAbsence,
+    SubjectRules,
+    ZoneGeometryError,
+    ZoneSet,
+    ZoneSpec,
+    compile_zones,
+    parse_schedule,
+)
+from telemetry.rules import Dwell
 
 log = logging.getLogger(__name__)
 REGISTRY_CHANNEL = "nazorat_registry"
@@ -28,10 +37,20 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True)
+class VictimLink:
+    victim_device_id: str
+    subject_id: str
+    radius_m: float
+
+
+@dataclass(frozen=True)
 class RegistrySnapshot:
     zone_set: ZoneSet
     devices: dict[str, DeviceInfo]
     zone_names: dict[str, str]
+    zone_dwell: dict[str, Dwell] = field(default_factory=dict)
+    links_by_victim: dict[str, list[VictimLink]] = field(default_factory=dict)
+    links_by_subject: dict[str, list[VictimLink]] = field(default_factory=dict)
 
 
 def _epoch(value: datetime | None, default: int) -> int:
@@ -57,14 +76,23 @@ def load_snapshot(conn: psycopg.Connection[Any]) -> RegistrySnapshot:
             "SELECT id, category, timezone, term_start, term_end FROM subjects ORDER BY id"
         ).fetchall()
         zones = cur.execute(
-            "SELECT id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule"
-            " FROM zones WHERE active ORDER BY id"
+            "SELECT id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, dwell_open_fixes,"
+            " dwell_open_s, dwell_close_fixes, dwell_close_s FROM zones WHERE active ORDER BY id"
         ).fetchall()
         devices = cur.execute("SELECT id, kind, subject_id FROM devices").fetchall()
+        absences = cur.execute(
+            "SELECT subject_id, zone_id, starts_at, ends_at FROM absences"  # all: late fixes are judged by their time
+        ).fetchall()
+        links = cur.execute("SELECT victim_device_id, subject_id, radius_m FROM victim_links").fetchall()
+    by_subject: dict[str, list[AuthorisedAbsence]] = {}
+    for a in absences:
+        by_subject.setdefault(a["subject_id"], []).append(
+            AuthorisedAbsence(_epoch(a["starts_at"], 0), _epoch(a["ends_at"], 0), a["zone_id"]))
     rules = [
         SubjectRules(
             subject_id=s["id"], category=s["category"], timezone=s["timezone"],
             term_start=_epoch(s["term_start"], -_FAR), term_end=_epoch(s["term_end"], _FAR),
+            exceptions=tuple(by_subject.get(s["id"], ())),
         )
         for s in subjects
     ]
@@ -75,11 +103,21 @@ def load_snapshot(conn: psycopg.Connection[Any]) -> RegistrySnapshot:
         except ZoneGeometryError:
             log.exception("skipping zone %s: it no longer compiles", z["id"])
     zone_set = compile_zones(specs, rules, validate=False)
+    victim_links = [VictimLink(v["victim_device_id"], v["subject_id"], float(v["radius_m"])) for v in links]
+    links_by_victim: dict[str, list[VictimLink]] = {}
+    links_by_subject: dict[str, list[VictimLink]] = {}
+    for link in victim_links:
+        links_by_victim.setdefault(link.victim_device_id, []).append(link)
+        links_by_subject.setdefault(link.subject_id, []).append(link)
     return RegistrySnapshot(
         zone_set=zone_set,
         devices={d["id"]: DeviceInfo(d["subject_id"], d["kind"]) for d in devices},
         zone_names={z["id"]: z["name"] for z in zones},
+        zone_dwell={z["id"]: Dwell(z["dwell_open_fixes"], z["dwell_open_s"], z["dwell_close_fixes"], z["dwell_close_s"])
+                    for z in zones},
+        links_by_victim=links_by_victim,
+        links_by_subject=links_by_subject,
     )
 
 
-__all__ = ["REGISTRY_CHANNEL", "DeviceInfo", "RegistrySnapshot", "load_snapshot", "zone_spec_from_row"]
+__all__ = ["REGISTRY_CHANNEL", "DeviceInfo", "RegistrySnapshot", "VictimLink", "load_snapshot", "zone_spec_from_row"]

@@ -9,12 +9,16 @@ from fastapi import APIRouter, Query
 
 from api.deps import DbConn, Officer, Supervisor
 from api.schemas import (
+    AbsenceCreate,
+    AbsencePublic,
     DeviceCreate,
     DevicePublic,
     FeatureCollection,
     PositionPublic,
     SubjectCreate,
     SubjectPublic,
+    VictimLinkCreate,
+    VictimLinkPublic,
     ZoneCreate,
     ZonePublic,
 )
@@ -57,6 +61,26 @@ async def subject_positions(
                          remote_addr=user.remote_addr,
                          details={"since": since.isoformat() if since else None, "limit": limit, "rows": len(rows)})
     return rows
+
+
+@subjects.post("/{subject_id}/absences", status_code=201, response_model=AbsencePublic)
+async def create_absence(subject_id: str, body: AbsenceCreate, db: DbConn, user: Supervisor) -> dict[str, Any]:
+    """An authorised absence: the subject's rules (one zone's, or all) are off in the window."""
+    await registry.get_subject(db, subject_id)
+    row = await registry.create_absence(db, {**body.model_dump(), "subject_id": subject_id, "created_by": user.name})
+    await registry.audit(db, actor=user.name, action="absence.create", subject_id=subject_id,
+                         remote_addr=user.remote_addr, details={"reason": body.reason})
+    return row
+
+
+@subjects.post("/{subject_id}/victims", status_code=201, response_model=VictimLinkPublic)
+async def link_victim(subject_id: str, body: VictimLinkCreate, db: DbConn, user: Supervisor) -> dict[str, Any]:
+    """Bilateral monitoring: the victim's phone becomes a moving exclusion circle."""
+    await registry.get_subject(db, subject_id)
+    row = await registry.create_victim_link(db, {**body.model_dump(), "subject_id": subject_id})
+    await registry.audit(db, actor=user.name, action="victim.link", subject_id=subject_id,
+                         target=body.victim_device_id, remote_addr=user.remote_addr)
+    return row
 
 
 @devices.post("", status_code=201, response_model=DevicePublic)

@@ -56,3 +56,27 @@ def test_geojson_import_and_audited_history(stack: Stack) -> None:
     with psycopg.connect(stack.database_url) as conn:
         rows = conn.execute("SELECT actor, action, subject_id FROM audit_log WHERE action = 'positions.read'").fetchall()
     assert rows == [("admin", "positions.read", "s9")]
+
+
+def test_absences_victim_links_and_dwell_fields(stack: Stack) -> None:
+    with stack.client() as c:
+        assert c.post("/subjects", json={"id": "s7", "full_name": "x"}).status_code == 201
+        r = c.post("/subjects/s7/absences", json={"starts_at": "2026-12-01T09:00:00+05:00",
+                                                  "ends_at": "2026-12-01T08:00:00+05:00", "reason": "hospital"})
+        assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "ends_at"
+        r = c.post("/subjects/s7/absences", json={"starts_at": "2026-12-01T09:00:00+05:00",
+                                                  "ends_at": "2026-12-01T12:00:00+05:00", "reason": "hospital"})
+        assert r.status_code == 201 and r.json()["created_by"] == "admin"
+        assert c.post("/devices", json={"id": "ankle-7", "subject_id": "s7"}).status_code == 201
+        r = c.post("/subjects/s7/victims", json={"victim_device_id": "ankle-7", "radius_m": 500})
+        assert r.status_code == 422  # not a victim's phone
+        assert c.post("/devices", json={"id": "phone-7", "kind": "victim_phone"}).status_code == 201
+        assert c.post("/subjects/s7/victims", json={"victim_device_id": "phone-7", "radius_m": 500}).status_code == 201
+        assert c.post("/subjects/s7/victims", json={"victim_device_id": "phone-7", "radius_m": 5}).status_code == 409
+        r = c.post("/zones", json={"id": "s7-home", "name": "home", "kind": "inclusion", "subject_id": "s7",
+                                   "radius_m": 80, "geometry": {"type": "Point", "coordinates": [69.24, 41.29]},
+                                   "dwell_open_fixes": 3, "dwell_open_s": 60})
+        assert r.status_code == 201 and r.json()["dwell_open_fixes"] == 3 and r.json()["dwell_close_fixes"] == 2
+        assert c.post("/zones", json={"id": "bad", "name": "x", "kind": "inclusion", "subject_id": "s7", "radius_m": 8,
+                                      "geometry": {"type": "Point", "coordinates": [69.24, 41.29]},
+                                      "dwell_open_fixes": 0}).status_code == 422

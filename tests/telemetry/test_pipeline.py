@@ -62,8 +62,8 @@ def test_replay_is_a_no_op(database_url: str) -> None:
 def test_out_of_order_batch_is_evaluated_in_device_time_order(database_url: str) -> None:
     _setup(database_url)
     p = Pipeline(database_url)
-    out = p.process([msg(T0 + 2000, *HOME), msg(T0 + 1000, *AWAY), msg(T0, *HOME)])
-    # away (t+1) opens, home (t+2) closes: one alert, violation closed
+    out = p.process([msg(T0 + 3000, *HOME), msg(T0 + 2000, *HOME), msg(T0 + 1000, *AWAY), msg(T0, *HOME)])
+    # away (t+1) opens, home (t+2, t+3: the default close dwell of two fixes) closes
     assert len(out.alert_ids) == 1
     assert _count(database_url, "SELECT count(*) FROM violations WHERE closed_at IS NOT NULL") == 1
     p.close()
@@ -131,4 +131,77 @@ def test_zone_added_while_running_reaches_the_worker_by_notify(database_url: str
         )
         conn.execute("NOTIFY nazorat_registry")
     assert len(p.process([msg(T0 + 1000, *AWAY)]).alert_ids) == 1
+    p.close()
+
+
+def _zone(url: str, zone_id: str, kind: str, geometry: dict[str, Any], **extra: Any) -> None:
+    cols = ["id", "name", "kind", "subject_id", "geometry", *extra]
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            f"INSERT INTO zones ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",  # type: ignore[arg-type]
+            (zone_id, zone_id, kind, "s1", json.dumps(geometry), *extra.values()),
+        )
+
+
+VICTIM_HOME = (HOME[0] + 0.02, HOME[1])  # ~1.7 km east
+
+
+def test_drive_through_an_exclusion_zone_between_sparse_fixes_is_caught(database_url: str) -> None:
+    _setup(database_url)
+    _zone(database_url, "victim-street", "exclusion", {"type": "Point", "coordinates": list(VICTIM_HOME)}, radius_m=150)
+    p = Pipeline(database_url)
+    west = (VICTIM_HOME[0] - 0.01, VICTIM_HOME[1])  # ~840 m either side, outside everything but home
+    east = (VICTIM_HOME[0] + 0.01, VICTIM_HOME[1])
+    p.process([msg(T0, *west)])
+    out = p.process([msg(T0 + 60_000, *east)])  # 1.7 km in 60 s: 28 m/s, plausible
+    kinds = [a["kind"] for a in out.alerts]
+    assert "exclusion_zone_crossed" in kinds
+    crossed = next(a for a in out.alerts if a["kind"] == "exclusion_zone_crossed")
+    assert crossed["zone_id"] == "victim-street" and crossed["from_time_ms"] == T0
+    # implausible speed (a GPS jump): no crossing
+    out = p.process([msg(T0 + 61_000, *west)])
+    assert "exclusion_zone_crossed" not in [a["kind"] for a in out.alerts]
+    assert _count(database_url, "SELECT count(*) FROM violations WHERE rule = 'crossing' AND closed_at IS NOT NULL") == 1
+    p.close()
+
+
+def test_dwell_configured_per_zone(database_url: str) -> None:
+    _setup(database_url)
+    _zone(database_url, "school", "exclusion", {"type": "Point", "coordinates": list(VICTIM_HOME)}, radius_m=300,
+          dwell_open_fixes=3, dwell_open_s=20)
+    p = Pipeline(database_url)
+    inside = [msg(T0 + k * 10_000, *VICTIM_HOME) for k in range(4)]
+    opened = [[a["kind"] for a in p.process([m]).alerts if a["zone_id"] == "school"] for m in inside]
+    assert opened == [[], [], ["exclusion_zone_entered"], []]  # third fix: 3 fixes over 20 s
+    p.close()
+
+
+def test_authorised_absence_turns_the_rule_off(database_url: str) -> None:
+    _setup(database_url)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO absences (subject_id, zone_id, starts_at, ends_at, reason, created_by) VALUES"
+                     " ('s1', 'home', to_timestamp(%s), to_timestamp(%s), 'hospital', 'officer')",
+                     (T0 / 1000, T0 / 1000 + 3600))
+    p = Pipeline(database_url)
+    assert p.process([msg(T0 + 1000, *AWAY)]).alert_ids == []  # away from home, but authorised
+    assert len(p.process([msg(T0 + 3_601_000, *AWAY)]).alert_ids) == 1  # the absence is over
+    p.close()
+
+
+def test_victim_proximity_with_distance_and_closing_speed(database_url: str) -> None:
+    _setup(database_url)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO devices (id, kind) VALUES ('v1', 'victim_phone')")
+        conn.execute("INSERT INTO victim_links (victim_device_id, subject_id, radius_m) VALUES ('v1', 's1', 500)")
+    p = Pipeline(database_url)
+    p.process([msg(T0, *HOME)])  # the person at home
+    far = (HOME[0] + 0.012, HOME[1])  # ~1 km east
+    assert p.process([msg(T0 + 1000, *far, device="v1")]).alert_ids == []
+    near = (HOME[0] + 0.004, HOME[1])  # the victim walks to ~330 m from the person
+    out = p.process([msg(T0 + 61_000, *near, device="v1")])
+    (alert,) = out.alerts
+    assert alert["kind"] == "victim_proximity" and alert["device_id"] == "d1"
+    assert 300 < alert["distance_m"] < 360
+    assert alert["closing_speed_mps"] > 0  # the gap shrank by ~670 m in 60 s
+    assert alert["fix_time_ms"] == T0  # refers to the person's stored fix
     p.close()

@@ -1,0 +1,48 @@
+"""Bilateral monitoring: a supervised person's fix against a victim's latest fix.
+
+The victim defines an exclusion circle of ``radius_m`` around its own position. Both
+positions are uncertain, so the person is certainly inside when the distance plus both
+accuracy radii is below the radius, certainly outside when the distance minus both is
+above it, and otherwise neither (which changes nothing).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from geofence.projection import lcc_forward, scale_factor
+from telemetry.rules import COMPLIANT, NEUTRAL, VIOLATING
+
+MAX_VICTIM_FIX_AGE_S = 600  # an older victim position says nothing about now
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    t_ms: int
+    lon: float
+    lat: float
+    accuracy_m: float
+
+
+def distance_m(a: Position, b: Position) -> float:
+    """Ground distance in the evaluation frame (projected distance / scale factor)."""
+    ax, ay = lcc_forward(a.lon, a.lat)
+    bx, by = lcc_forward(b.lon, b.lat)
+    return math.hypot(bx - ax, by - ay) / scale_factor((a.lat + b.lat) / 2.0)
+
+
+def proximity_signal(person: Position, victim: Position, radius_m: float) -> tuple[int, float]:
+    """(signal for the dwell machine, distance in metres)."""
+    if abs(person.t_ms - victim.t_ms) > MAX_VICTIM_FIX_AGE_S * 1000:
+        return NEUTRAL, math.nan
+    d = distance_m(person, victim)
+    margin = person.accuracy_m + victim.accuracy_m
+    if d + margin < radius_m:
+        return VIOLATING, d
+    if d - margin > radius_m:
+        return COMPLIANT, d
+    return NEUTRAL, d
+
+
+__all__ = ["MAX_VICTIM_FIX_AGE_S", "Position", "distance_m", "proximity_signal"]

@@ -1,0 +1,274 @@
+"""Turning evaluated fixes into violation opens and closes: zones, crossings, victims.
+
+``RuleEngine`` holds the committed state of every (device, rule): open violations,
+dwell counters, each device's latest evaluated position and the last victim distance.
+``plan`` reads that state and the fresh fixes of a batch and returns a ``Plan``: the
+transitions to write and the state it implies. Nothing changes until ``apply`` is called
+with the plan, after the batch's transaction has committed, so a failed batch leaves
+the engine exactly as it was.
+
+Rules (rule key = zone id, or ``victim:<victim device>``):
+- zone: a fix's state against each zone of its subject (and nearby global zones) feeds
+  the dwell machine (``telemetry.rules``); only GPS fixes count.
+- crossing: when two consecutive fixes of a device are at least CROSSING_MIN_GAP_S
+  apart and the straight path between them (at a plausible speed) meets an exclusion
+  zone that neither fix is inside, an ``exclusion_zone_crossed`` alert is raised on the
+  later fix (a violation opened and closed at once).
+- victim: the person's fix against each linked victim's latest fix (and each victim
+  fix against the person's latest), see ``telemetry.proximity``; the alert carries the
+  distance and the closing speed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from geofence import ZoneState, evaluate, path_crosses
+from geofence.projection import lcc_forward
+from telemetry.proximity import Position, distance_m, proximity_signal
+from telemetry.rules import COMPLIANT, DEFAULT_DWELL, NEUTRAL, RULE_OFF, VIOLATING, Action, Dwell, Pending, step
+from telemetry.snapshot import RegistrySnapshot
+from telemetry.wire import Fix
+
+Key = tuple[str, str]  # (device, rule)
+CROSSING_MIN_GAP_S = 10
+MAX_PLAUSIBLE_SPEED_MPS = 70.0
+_EXCLUSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    device_id: str
+    subject_id: str
+    rule: str
+    action: Literal["open", "close", "crossed"]
+    ref: Position  # the stored fix of ``device_id`` the violation / alert refers to
+    source: str
+    zone_id: str | None = None
+    victim_device_id: str | None = None
+    kind: str = ""
+    distance_m: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Key:
+        return (self.device_id, self.rule)
+
+
+@dataclass
+class Plan:
+    transitions: list[Transition] = field(default_factory=list)
+    opened: dict[Key, bool] = field(default_factory=dict)  # final open/closed per touched key
+    pending: dict[Key, Pending | None] = field(default_factory=dict)
+    last: dict[str, Position] = field(default_factory=dict)
+    pair_distance: dict[Key, tuple[float, int]] = field(default_factory=dict)
+
+
+def _position(f: Fix) -> Position:
+    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m)
+
+
+class RuleEngine:
+    def __init__(self, open_violations: dict[Key, int]) -> None:
+        self.open = dict(open_violations)  # key -> violation id
+        self.pending: dict[Key, Pending] = {}
+        self.last: dict[str, Position] = {}
+        self.pair_distance: dict[Key, tuple[float, int]] = {}
+
+    # --- reading through a plan's overlay ---------------------------------------------
+    def _is_open(self, plan: Plan, key: Key) -> bool:
+        return plan.opened.get(key, key in self.open)
+
+    def _pending(self, plan: Plan, key: Key) -> Pending | None:
+        return plan.pending[key] if key in plan.pending else self.pending.get(key)
+
+    def _last(self, plan: Plan, device: str) -> Position | None:
+        return plan.last.get(device) or self.last.get(device)
+
+    def _step(self, plan: Plan, key: Key, signal: int, t_ms: int, dwell: Dwell) -> Action:
+        is_open = self._is_open(plan, key)
+        action, pending = step(is_open, self._pending(plan, key), signal, t_ms, dwell)
+        plan.pending[key] = pending
+        if action is not None:
+            plan.opened[key] = action == "open"
+        return action
+
+    # --- planning ---------------------------------------------------------------------------
+    def plan(self, snap: RegistrySnapshot, fresh: list[Fix]) -> Plan:
+        """Transitions implied by fresh (stored, not late) fixes sorted by (device, time)."""
+        plan = Plan()
+        self._plan_zones(snap, fresh, plan)
+        self._plan_victims(snap, fresh, plan)
+        for f in fresh:
+            plan.last[f.device_id] = _position(f)
+        return plan
+
+    def _plan_zones(self, snap: RegistrySnapshot, fresh: list[Fix], plan: Plan) -> None:
+        zs = snap.zone_set
+        evaluable = [f for f in fresh if snap.devices[f.device_id].kind == "ankle_monitor"
+                     and snap.devices[f.device_id].subject_id in zs.subject_index]
+        if not evaluable or zs.n_zones == 0:
+            return
+        n = len(evaluable)
+        subj = np.fromiter((zs.subject_index[snap.devices[f.device_id].subject_id or ""] for f in evaluable),
+                           np.int32, n)
+        ev = evaluate(zs, np.fromiter((f.lon for f in evaluable), np.float64, n),
+                      np.fromiter((f.lat for f in evaluable), np.float64, n),
+                      np.fromiter((f.accuracy_m for f in evaluable), np.float64, n), subj,
+                      np.fromiter((f.time_ms // 1000 for f in evaluable), np.int64, n), exact_distance=True)
+        kind = zs.zone_kind[ev.pair_zone]
+        state = ev.pair_state
+        violating = ((kind == _EXCLUSION) & (state == ZoneState.INSIDE)) | (
+            (kind != _EXCLUSION) & (state == ZoneState.OUTSIDE))
+        crossings = self._crossing_hits(snap, evaluable, subj)
+        pair_fix = ev.pair_fix()
+        # only devices with something open or pending, or something happening now, can
+        # change state: walk their fixes in order and skip everyone else
+        watched = {d for d, _ in self.open} | {d for d, _ in self.pending}
+        watched |= {evaluable[i].device_id for i in np.unique(pair_fix[violating])}
+        watched |= {evaluable[i].device_id for i in crossings}
+        global_ids = {zs.zone_ids[z] for z in zs.arrays.global_ids}
+        off = ev.pair_offsets
+        for i, f in enumerate(evaluable):
+            if f.device_id not in watched:
+                continue
+            sid = snap.devices[f.device_id].subject_id or ""
+            listed: dict[str, int] = {}
+            for p in range(off[i], off[i + 1]):
+                zone_id = zs.zone_ids[ev.pair_zone[p]]
+                st = int(state[p])
+                listed[zone_id] = st
+                if st == ZoneState.INACTIVE:
+                    signal = RULE_OFF
+                elif f.source != "gps" or st == ZoneState.UNCERTAIN:
+                    signal = NEUTRAL
+                else:
+                    signal = VIOLATING if violating[p] else COMPLIANT
+                action = self._step(plan, (f.device_id, zone_id), signal, f.time_ms,
+                                    snap.zone_dwell.get(zone_id, DEFAULT_DWELL))
+                if action is not None:
+                    d = float(ev.pair_distance[p])
+                    alert_kind = "exclusion_zone_entered" if kind[p] == _EXCLUSION else "inclusion_zone_left"
+                    plan.transitions.append(Transition(
+                        f.device_id, sid, zone_id, action, _position(f), f.source, zone_id=zone_id,
+                        kind=alert_kind, distance_m=abs(d) if np.isfinite(d) else None))
+            # a global zone not listed for this fix is OUTSIDE it
+            for dev, rule in [k for k in {*self.open, *self.pending, *plan.pending}
+                              if k[0] == f.device_id and k[1] in global_ids and k[1] not in listed]:
+                if f.source == "gps" and self._step(plan, (dev, rule), COMPLIANT, f.time_ms,
+                                                    snap.zone_dwell.get(rule, DEFAULT_DWELL)) == "close":
+                    plan.transitions.append(Transition(dev, sid, rule, "close", _position(f), f.source, zone_id=rule))
+            for z in crossings.get(i, ()):
+                zone_id = zs.zone_ids[z]
+                if self._is_open(plan, (f.device_id, zone_id)) or listed.get(zone_id, ZoneState.OUTSIDE) != ZoneState.OUTSIDE:
+                    continue
+                prev = self._previous(plan, evaluable, i)
+                assert prev is not None
+                plan.transitions.append(Transition(
+                    f.device_id, sid, zone_id, "crossed", _position(f), f.source, zone_id=zone_id,
+                    kind="exclusion_zone_crossed",
+                    details={"from_time_ms": prev.t_ms, "from_lat": prev.lat, "from_lon": prev.lon}))
+
+    def _previous(self, plan: Plan, evaluable: list[Fix], i: int) -> Position | None:
+        f = evaluable[i]
+        if i > 0 and evaluable[i - 1].device_id == f.device_id:
+            return _position(evaluable[i - 1])
+        return self.last.get(f.device_id)
+
+    def _crossing_hits(self, snap: RegistrySnapshot, evaluable: list[Fix], subj: np.ndarray) -> dict[int, list[int]]:
+        """Exclusion zones met by the path from each fix's previous fix, where the gap is
+        long enough to hide a visit and the speed is plausible."""
+        zs = snap.zone_set
+        a = zs.arrays
+        glob = a.global_ids[zs.zone_kind[a.global_ids] == _EXCLUSION]
+        rows: list[tuple[int, int]] = []
+        ends: list[tuple[float, float, float, float]] = []
+        for i, f in enumerate(evaluable):
+            prev = self._previous(Plan(), evaluable, i)
+            if prev is None or f.source != "gps":
+                continue
+            gap_s = (f.time_ms - prev.t_ms) / 1000.0
+            if gap_s < CROSSING_MIN_GAP_S or distance_m(prev, _position(f)) > MAX_PLAUSIBLE_SPEED_MPS * gap_s:
+                continue
+            s = int(subj[i])
+            zones = [int(z) for z in a.subj_zone_ids[a.subj_zone_off[s]:a.subj_zone_off[s + 1]]
+                     if zs.zone_kind[z] == _EXCLUSION]
+            if glob.size:
+                x0, y0 = lcc_forward(prev.lon, prev.lat)
+                x1, y1 = lcc_forward(f.lon, f.lat)
+                b = a.bbox[glob]
+                near = ((b[:, 0] <= max(x0, x1)) & (b[:, 2] >= min(x0, x1)) & (b[:, 1] <= max(y0, y1))
+                        & (b[:, 3] >= min(y0, y1)) & ((a.zone_cat[glob] < 0) | (a.zone_cat[glob] == a.subj_cat[s])))
+                zones += [int(z) for z in glob[near]]
+            for z in zones:
+                rows.append((i, z))
+                ends.append((prev.lon, prev.lat, f.lon, f.lat))
+        if not rows:
+            return {}
+        e = np.asarray(ends)
+        hit = path_crosses(zs, e[:, 0], e[:, 1], e[:, 2], e[:, 3], np.array([z for _, z in rows]))
+        out: dict[int, list[int]] = {}
+        for (i, z), h in zip(rows, hit, strict=True):
+            if h:
+                out.setdefault(i, []).append(z)
+        return out
+
+    def _plan_victims(self, snap: RegistrySnapshot, fresh: list[Fix], plan: Plan) -> None:
+        if not snap.links_by_victim:
+            return
+        events = sorted((f for f in fresh if f.device_id in snap.links_by_victim
+                         or snap.links_by_subject.get(snap.devices[f.device_id].subject_id or "")),
+                        key=lambda f: f.time_ms)
+        persons = {sid: [d for d, info in snap.devices.items() if info.subject_id == sid and info.kind == "ankle_monitor"]
+                   for sid in snap.links_by_subject}
+        for f in events:
+            info = snap.devices[f.device_id]
+            if f.device_id in snap.links_by_victim:
+                pairs = [(person, f.device_id, link.radius_m, link.subject_id)
+                         for link in snap.links_by_victim[f.device_id] for person in persons.get(link.subject_id, [])]
+            else:
+                pairs = [(f.device_id, link.victim_device_id, link.radius_m, link.subject_id)
+                         for link in snap.links_by_subject.get(info.subject_id or "", [])]
+            plan.last[f.device_id] = _position(f)
+            for person, victim, radius, sid in pairs:
+                p_pos = self._last(plan, person)
+                v_pos = self._last(plan, victim)
+                if p_pos is None or v_pos is None:
+                    continue
+                signal, d = proximity_signal(p_pos, v_pos, radius)
+                key = (person, f"victim:{victim}")
+                now_ms = max(p_pos.t_ms, v_pos.t_ms)
+                closing = None
+                prev = plan.pair_distance.get(key) or self.pair_distance.get(key)
+                if not math.isnan(d):
+                    if prev is not None and now_ms > prev[1]:
+                        closing = (prev[0] - d) / ((now_ms - prev[1]) / 1000.0)
+                    plan.pair_distance[key] = (d, now_ms)
+                action = self._step(plan, key, signal, now_ms, DEFAULT_DWELL)
+                if action is not None:
+                    plan.transitions.append(Transition(
+                        person, sid, key[1], action, p_pos, "gps", victim_device_id=victim, kind="victim_proximity",
+                        distance_m=d, details={"victim_device_id": victim, "radius_m": radius,
+                                               "closing_speed_mps": closing, "victim_fix_time_ms": v_pos.t_ms}))
+
+    # --- after commit ------------------------------------------------------------------------
+    def apply(self, plan: Plan, violation_ids: dict[Key, int]) -> None:
+        for key, is_open in plan.opened.items():
+            if is_open:
+                self.open[key] = violation_ids[key]
+            else:
+                self.open.pop(key, None)
+        for key, pending in plan.pending.items():
+            if pending is None:
+                self.pending.pop(key, None)
+            else:
+                self.pending[key] = pending
+        self.last.update(plan.last)
+        self.pair_distance.update(plan.pair_distance)
+
+
+__all__ = ["CROSSING_MIN_GAP_S", "MAX_PLAUSIBLE_SPEED_MPS", "Plan", "RuleEngine", "Transition"]
