@@ -8,6 +8,7 @@ MESSAGES_RECEIVED = Counter("nazorat_mqtt_messages_received_total", "MQTT messag
 FIXES_STORED = Counter("nazorat_fixes_stored_total", "Fixes newly stored in positions")
 FIXES_DUPLICATE = Counter("nazorat_fixes_duplicate_total", "Fixes already stored (replays), ignored")
 FIXES_LATE = Counter("nazorat_fixes_late_total", "Fixes older than the device's latest evaluated fix")
+FIXES_IMPLAUSIBLE = Counter("nazorat_fixes_implausible_total", "Stored fixes flagged implausible", ["flag"])
 DEAD_LETTERS = Counter("nazorat_dead_letters_total", "Rejected messages or fixes", ["reason"])
 ALERTS_RAISED = Counter("nazorat_alerts_raised_total", "Alerts stored", ["kind"])
 BATCH_SECONDS = Histogram(
@@ -27,6 +28,7 @@ __all__ = [
     "DB_UP",
     "DEAD_LETTERS",
     "FIXES_DUPLICATE",
+    "FIXES_IMPLAUSIBLE",
     "FIXES_LATE",
     "FIXES_STORED",
     "MESSAGES_RECEIVED",

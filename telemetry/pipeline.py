@@ -11,6 +11,8 @@ is in and how certain; this module decides what that means for violations and al
 State rules (DESIGN.md section 4):
 - Fixes are evaluated in device-time order. A fix no newer than the device's latest
   evaluated fix is *late*: stored (flag ``late``) but it never changes a violation.
+- An implausible fix (``telemetry.plausibility``: teleport, zero island, future time,
+  poor accuracy) is stored with its flags and never changes a violation either.
 - UNCERTAIN never changes state. INACTIVE (rule not in force) closes an open violation.
 - A cell/wifi-sourced fix never opens a violation on its own.
 - Every alert references a stored fix (foreign key), written in the same transaction.
@@ -31,7 +33,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from telemetry import metrics
+from telemetry import metrics, plausibility
 from telemetry.errors import DecodeError, StorageError
 from telemetry.proximity import Position
 from telemetry.snapshot import REGISTRY_CHANNEL, RegistrySnapshot, load_snapshot
@@ -64,6 +66,7 @@ class BatchOutcome:
     stored: int = 0
     duplicates: int = 0
     late: int = 0
+    implausible: int = 0
     dead_letters: int = 0
     alert_ids: list[int] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -128,7 +131,7 @@ class Pipeline:
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS incoming ("
             " device_id text, t_ms bigint, subject_id text, lat float8, lon float8, accuracy_m float8,"
-            " speed_mps float8, heading_deg float8, source text, seq bigint, late boolean)"
+            " speed_mps float8, heading_deg float8, source text, seq bigint, late boolean, flags text[])"
             " ON COMMIT DELETE ROWS"
         )
         conn.execute(f"LISTEN {REGISTRY_CHANNEL}")
@@ -196,13 +199,18 @@ class Pipeline:
             self._load_last_positions(conn, snap, {f.device_id for f in batch})
             last = self._rules.last
             late = [f.time_ms <= (last[f.device_id].t_ms if f.device_id in last else -1) for f in batch]
-            new_keys = self._copy_positions(conn, snap, batch, late)
-            fresh: list[Fix] = []  # newly stored and not late: these drive state
-            for f, is_late in zip(batch, late, strict=True):
+            flagged = self._flags(batch, late)
+            new_keys = self._copy_positions(conn, snap, batch, late, flagged)
+            fresh: list[Fix] = []  # newly stored, not late, plausible: these drive state
+            for f, is_late, fl in zip(batch, late, flagged, strict=True):
                 if (f.device_id, f.time_ms) not in new_keys:
                     continue
                 if is_late:
                     out.late += 1
+                elif fl:
+                    out.implausible += 1
+                    for name in fl:
+                        metrics.FIXES_IMPLAUSIBLE.labels(name).inc()
                 else:
                     fresh.append(f)
             plan = self._rules.plan(snap, fresh)
@@ -238,34 +246,50 @@ class Pipeline:
             return
         rows = conn.execute(
             "SELECT DISTINCT ON (device_id) device_id, (extract(epoch FROM device_time) * 1000)::bigint, lon, lat,"
-            " accuracy_m FROM positions WHERE device_id = ANY(%s) AND NOT late ORDER BY device_id, device_time DESC",
+            " accuracy_m FROM positions WHERE device_id = ANY(%s) AND NOT late AND flags = '{}'"
+            " ORDER BY device_id, device_time DESC",
             (missing,),
         ).fetchall()
         for d, ms, lon, lat, acc in rows:
             self._rules.last[d] = Position(int(ms), lon, lat, acc)
         self._no_history |= set(missing) - {r[0] for r in rows}
 
+    def _flags(self, batch: list[Fix], late: list[bool]) -> list[list[str]]:
+        """Plausibility flags per fix, each judged against the device's previous
+        plausible fix (earlier in this batch, or the last one evaluated)."""
+        now_ms = int(time.time() * 1000)
+        previous: dict[str, Position] = {}
+        out: list[list[str]] = []
+        for f, is_late in zip(batch, late, strict=True):
+            prev = previous.get(f.device_id) or self._rules.last.get(f.device_id)
+            fl = plausibility.flags(f, None if is_late else prev, now_ms)
+            out.append(fl)
+            if not fl and not is_late:
+                previous[f.device_id] = Position(f.time_ms, f.lon, f.lat, f.accuracy_m)
+        return out
+
     def _copy_positions(
-        self, conn: psycopg.Connection[Any], snap: RegistrySnapshot, batch: list[Fix], late: list[bool]
+        self, conn: psycopg.Connection[Any], snap: RegistrySnapshot, batch: list[Fix], late: list[bool],
+        flagged: list[list[str]],
     ) -> set[tuple[str, int]]:
         if not batch:
             return set()
         with conn.cursor() as cur:
             with cur.copy(
                 "COPY incoming (device_id, t_ms, subject_id, lat, lon, accuracy_m, speed_mps, heading_deg,"
-                " source, seq, late) FROM STDIN (FORMAT BINARY)"
+                " source, seq, late, flags) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(["text", "int8", "text", "float8", "float8", "float8", "float8", "float8",
-                                "text", "int8", "bool"])
+                                "text", "int8", "bool", "text[]"])
                 devices = snap.devices
-                for f, is_late in zip(batch, late, strict=True):
+                for f, is_late, fl in zip(batch, late, flagged, strict=True):
                     copy.write_row((f.device_id, f.time_ms, devices[f.device_id].subject_id, f.lat, f.lon,
-                                    f.accuracy_m, f.speed_mps, f.heading_deg, f.source, f.seq, is_late))
+                                    f.accuracy_m, f.speed_mps, f.heading_deg, f.source, f.seq, is_late, fl))
             rows = cur.execute(
                 "INSERT INTO positions (device_id, device_time, subject_id, lat, lon, accuracy_m, speed_mps,"
-                " heading_deg, source, seq, late)"
+                " heading_deg, source, seq, late, flags)"
                 " SELECT device_id, timestamptz 'epoch' + t_ms * interval '1 millisecond', subject_id, lat, lon,"
-                " accuracy_m, speed_mps, heading_deg, source, seq, late FROM incoming"
+                " accuracy_m, speed_mps, heading_deg, source, seq, late, flags FROM incoming"
                 " ON CONFLICT (device_id, device_time) DO NOTHING"
                 " RETURNING device_id, (extract(epoch FROM device_time) * 1000)::bigint"
             ).fetchall()

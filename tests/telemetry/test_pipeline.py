@@ -45,7 +45,7 @@ def _count(url: str, sql: str) -> int:
 def test_replay_is_a_no_op(database_url: str) -> None:
     _setup(database_url)
     p = Pipeline(database_url)
-    batch = [msg(T0, *HOME), msg(T0 + 1000, *AWAY), msg(T0 + 1000, *AWAY)]
+    batch = [msg(T0, *HOME), msg(T0 + 60_000, *AWAY), msg(T0 + 60_000, *AWAY)]
     first = p.process(batch)
     assert (first.stored, first.duplicates, len(first.alert_ids)) == (2, 0, 1)
     again = p.process(batch)
@@ -62,7 +62,7 @@ def test_replay_is_a_no_op(database_url: str) -> None:
 def test_out_of_order_batch_is_evaluated_in_device_time_order(database_url: str) -> None:
     _setup(database_url)
     p = Pipeline(database_url)
-    out = p.process([msg(T0 + 3000, *HOME), msg(T0 + 2000, *HOME), msg(T0 + 1000, *AWAY), msg(T0, *HOME)])
+    out = p.process([msg(T0 + 180_000, *HOME), msg(T0 + 120_000, *HOME), msg(T0 + 60_000, *AWAY), msg(T0, *HOME)])
     # away (t+1) opens, home (t+2, t+3: the default close dwell of two fixes) closes
     assert len(out.alert_ids) == 1
     assert _count(database_url, "SELECT count(*) FROM violations WHERE closed_at IS NOT NULL") == 1
@@ -204,4 +204,27 @@ def test_victim_proximity_with_distance_and_closing_speed(database_url: str) -> 
     assert 300 < alert["distance_m"] < 360
     assert alert["closing_speed_mps"] > 0  # the gap shrank by ~670 m in 60 s
     assert alert["fix_time_ms"] == T0  # refers to the person's stored fix
+    p.close()
+
+
+def test_implausible_fixes_are_stored_with_flags_but_never_drive_state(database_url: str) -> None:
+    import time as _time
+
+    _setup(database_url)
+    p = Pipeline(database_url)
+    p.process([msg(T0, *HOME)])
+    future = int(_time.time() * 1000) + 3_600_000
+    out = p.process([
+        msg(T0 + 1000, HOME[0] + 1.0, HOME[1]),  # 84 km in a second: teleport
+        msg(T0 + 2000, 0.0, 0.0),  # zero island
+        InboundMessage(fixes_topic("d1"), json.dumps({"t": T0 + 3000, "lat": AWAY[1], "lon": AWAY[0],
+                                                      "acc": 900.0}).encode()),  # poor accuracy
+        msg(future, *AWAY),  # an hour ahead of the server clock
+    ])
+    assert (out.stored, out.implausible, out.alert_ids) == (4, 4, [])
+    with psycopg.connect(database_url) as conn:
+        flags = [r[0] for r in conn.execute("SELECT flags FROM positions WHERE flags <> '{}' ORDER BY device_time")]
+    assert flags == [["teleport"], ["zero_island"], ["poor_accuracy"], ["future_time"]]
+    # the next plausible fix away from home is judged against the last plausible one
+    assert len(p.process([msg(T0 + 600_000, *AWAY)]).alert_ids) == 1
     p.close()
