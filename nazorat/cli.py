@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
-            demo_fleet=args.fleet,
+            demo_fleet=args.fleet, fleet_credentials=infra.device_credentials,
         ))
     finally:
         infra.stop()

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import uvicorn
 
 from api import create_app
 from ingest import IngestWorker
-from nazorat.services import AmqttBroker, EmbeddedPostgres, MosquittoBroker, start_broker
+from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
 from telemetry import db
 from telemetry.pipeline import Pipeline
 
@@ -39,6 +39,15 @@ class Infrastructure:
     mqtt_protocol: int
     postgres: EmbeddedPostgres | None = None
     broker: MosquittoBroker | AmqttBroker | None = None
+    credentials: CredentialStore | None = None  # set when our Mosquitto enforces per-device auth
+
+    def device_credentials(self, device_ids: list[str]) -> dict[str, str] | None:
+        """Passwords for these devices on our broker (None: the broker is anonymous)."""
+        if self.credentials is None or not isinstance(self.broker, MosquittoBroker):
+            return None
+        out = {d: self.credentials.add_device(d) for d in device_ids}
+        self.broker.reload()
+        return out
 
     def stop(self) -> None:
         if self.broker is not None:
@@ -64,19 +73,30 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
         pg.start()
         database_url = ensure_database(pg.url(), "nazorat")
         log.info("started embedded PostgreSQL on 127.0.0.1:%d (data in %s)", pg.port, pg.data_dir)
-    broker = None
+    broker: MosquittoBroker | AmqttBroker | None = None
+    store = None
     protocol = 5
     if mqtt_url is None:
         try:
-            broker = start_broker(data_dir / "mqtt")
+            if MosquittoBroker.available():
+                store = CredentialStore(data_dir / "mqtt-auth")
+                store.write_acl()
+                engine_pw = store.engine_password()
+                broker = MosquittoBroker(data_dir / "mqtt", password_file=store.password_file, acl_file=store.acl_file)
+                broker.start()
+                mqtt_url = f"mqtt://{ENGINE_USER}:{engine_pw}@{broker.host}:{broker.port}"
+            else:
+                broker = AmqttBroker()
+                broker.start()
+                mqtt_url = broker.url
+                protocol = 4
+                log.warning("mosquitto not found: embedded amqtt broker (anonymous, not durable) at %s", broker.url)
         except BaseException:
             if pg is not None:
                 pg.stop()
             raise
-        mqtt_url = broker.url
-        protocol = 5 if isinstance(broker, MosquittoBroker) else 4
-        log.info("started %s broker at %s", type(broker).__name__, mqtt_url)
-    return Infrastructure(database_url, mqtt_url, protocol, pg, broker)
+        log.info("started %s broker at mqtt://%s:%d", type(broker).__name__, broker.host, broker.port)
+    return Infrastructure(database_url, mqtt_url, protocol, pg, broker, store)
 
 
 def load_or_create_token(data_dir: Path) -> str:
@@ -93,6 +113,7 @@ async def serve(
     *, database_url: str, mqtt_url: str, mqtt_protocol: int, api_token: str, host: str, port: int,
     ingest: bool = True, api: bool = True, client_id: str = "nazorat-ingest", shared_group: str | None = None,
     batch_max_messages: int = 500, batch_max_ms: int = 20, demo_fleet: int = 0,
+    fleet_credentials: Callable[[list[str]], dict[str, str] | None] | None = None,
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
 ) -> None:
     """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``)."""
@@ -126,10 +147,11 @@ async def serve(
     if ready is not None:
         ready.set()
     if demo_fleet:
-        tasks.append(asyncio.create_task(_demo_fleet(api_url, api_token, mqtt_url, demo_fleet, stop), name="fleet"))
+        tasks.append(asyncio.create_task(
+            _demo_fleet(api_url, api_token, mqtt_url, demo_fleet, stop, fleet_credentials), name="fleet"))
     print(f"Nazorat is running.\n  API:       {api_url}\n  API docs:  {api_url}/docs\n"
           f"  Dashboard: {api_url}/#token={api_token}\n  Token:     {api_token}\n"
-          f"  MQTT:      {mqtt_url}\n  Stop with Ctrl-C.", flush=True)
+          f"  MQTT:      {_without_password(mqtt_url)}\n  Stop with Ctrl-C.", flush=True)
     await stop.wait()
     if server is not None:
         server.should_exit = True
@@ -137,18 +159,31 @@ async def serve(
     await asyncio.to_thread(pipeline.close)
 
 
-async def _demo_fleet(api_url: str, token: str, mqtt_url: str, n: int, stop: asyncio.Event) -> None:
+async def _demo_fleet(api_url: str, token: str, mqtt_url: str, n: int, stop: asyncio.Event,
+                      credentials: Callable[[list[str]], dict[str, str] | None] | None) -> None:
+    from urllib.parse import urlparse
+
     from simulator import build_fleet, publish, register_fleet
 
     fleet = build_fleet(n)
     await asyncio.to_thread(register_fleet, api_url, token, fleet)
+    passwords = credentials([d.device_id for d in fleet.devices]) if credentials else None
+    u = urlparse(mqtt_url)
+    device_url = f"mqtt://{u.hostname}:{u.port}"  # devices log in as themselves, not as the engine
     log.info("demo fleet of %d devices registered; publishing", n)
     while not stop.is_set():
         try:
-            await publish(mqtt_url, fleet, interval_s=1.0, stop=stop)
+            await publish(device_url, fleet, interval_s=1.0, stop=stop, credentials=passwords)
         except Exception:
             log.exception("demo fleet publisher failed; restarting")
             await asyncio.sleep(1.0)
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    return f"{u.scheme}://{u.username + '@' if u.username else ''}{u.hostname}:{u.port}"
 
 
 def migrate(database_url: str) -> list[str]:

@@ -9,6 +9,7 @@ the engine but ``telemetry.wire``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -115,16 +116,28 @@ def step(dev: SimDevice, rng: random.Random, dt_s: float) -> tuple[float, float]
 
 
 async def publish(mqtt_url: str, fleet: Fleet, *, interval_s: float = 1.0, duration_s: float | None = None,
-                  stop: asyncio.Event | None = None, seed: int = 2, batch: int = 1) -> int:
+                  stop: asyncio.Event | None = None, seed: int = 2, batch: int = 1,
+                  credentials: dict[str, str] | None = None) -> int:
     """Publish one fix per device every ``interval_s`` (``batch`` fixes per message, as a
-    device uploading buffered fixes would). Returns the number of fixes sent."""
+    device uploading buffered fixes would). With ``credentials`` (device id -> password)
+    every device has its own connection and login, as on a broker that enforces
+    per-device ACLs; otherwise one shared connection. Returns the number of fixes sent."""
     u = urlparse(mqtt_url)
+    host, port = u.hostname or "127.0.0.1", u.port or 1883
     rng = random.Random(seed)
     sent = 0
     started = time.monotonic()
     buffers: dict[str, list[dict[str, Any]]] = {d.device_id: [] for d in fleet.devices}
-    async with aiomqtt.Client(u.hostname or "127.0.0.1", u.port or 1883, username=u.username,
-                              password=u.password, identifier=f"nazorat-sim-{rng.getrandbits(32):08x}") as client:
+    async with contextlib.AsyncExitStack() as stack:
+        if credentials is None:
+            shared = await stack.enter_async_context(aiomqtt.Client(
+                host, port, username=u.username, password=u.password,
+                identifier=f"nazorat-sim-{rng.getrandbits(32):08x}"))
+            clients = {d.device_id: shared for d in fleet.devices}
+        else:
+            clients = {d.device_id: await stack.enter_async_context(aiomqtt.Client(
+                host, port, username=d.device_id, password=credentials[d.device_id], identifier=d.device_id))
+                for d in fleet.devices}
         while not (stop is not None and stop.is_set()):
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
@@ -135,7 +148,8 @@ async def publish(mqtt_url: str, fleet: Fleet, *, interval_s: float = 1.0, durat
                 buffers[d.device_id].append(encode_fix(t_ms=now_ms, lat=lat, lon=lon, acc=rng.uniform(4, 12),
                                                        spd=1.4, src="gps", seq=d.seq))
                 if len(buffers[d.device_id]) >= batch:
-                    await client.publish(fixes_topic(d.device_id), encode_payload(buffers[d.device_id]), qos=1)
+                    await clients[d.device_id].publish(fixes_topic(d.device_id), encode_payload(buffers[d.device_id]),
+                                                       qos=1)
                     sent += len(buffers[d.device_id])
                     buffers[d.device_id] = []
             await asyncio.sleep(interval_s)

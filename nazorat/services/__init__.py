@@ -1,7 +1,17 @@
 """Local infrastructure the project starts when none is configured: PostgreSQL and an MQTT broker."""
 
 from nazorat.services.broker import AmqttBroker, MosquittoBroker, start_broker
+from nazorat.services.credentials import ENGINE_USER, CredentialStore
 from nazorat.services.net import free_port, wait_for_port
 from nazorat.services.postgres import EmbeddedPostgres
 
-__all__ = ["AmqttBroker", "EmbeddedPostgres", "MosquittoBroker", "free_port", "start_broker", "wait_for_port"]
+__all__ = [
+    "ENGINE_USER",
+    "AmqttBroker",
+    "CredentialStore",
+    "EmbeddedPostgres",
+    "MosquittoBroker",
+    "free_port",
+    "start_broker",
+    "wait_for_port",
+]

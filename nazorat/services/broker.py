@@ -84,6 +84,11 @@ class MosquittoBroker:
             self.kill()
             raise
 
+    def reload(self) -> None:
+        """Re-read the password and ACL files (SIGHUP)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
+
     def stop(self, timeout_s: float = 10.0) -> None:
         """Clean stop (SIGTERM): Mosquitto writes its persistence snapshot first."""
         if self._proc is None:
