@@ -1,0 +1,173 @@
+"""Ingest benchmark: a publisher process through a real Mosquitto into PostgreSQL.
+
+    python -m benchmarks.ingest --quick --json PATH   # 15 s of load
+    python -m benchmarks.ingest --json PATH           # 60 s of load (the README's figure)
+
+It starts its own embedded PostgreSQL and Mosquitto (project config), registers 1,000
+devices, runs one ingest worker (``nazorat serve --no-api``) as a separate process, and
+a publisher process that offers QoS 1 messages of 10 fixes each at ``--rate`` fixes/s
+(default 20,000) for the duration. Then it waits for the database to hold every
+published fix. ``fixes_per_s`` is fixes stored / (last commit - first publish), so a
+worker that falls behind the offered load shows it there and in the drain time;
+``p50_ms`` / ``p99_ms`` run from the publisher's clock at publish (carried in each
+fix's ``seq``) to the insert's transaction time, from the stored rows; ``lost`` and ``duplicated`` compare the rows with what was
+published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port
+from telemetry import db
+from telemetry.wire import fixes_topic
+
+N_DEVICES = 1000
+PER_MESSAGE = 10
+
+
+def _publisher(host: str, port: int, seconds: float, rate: float, out: Any) -> None:
+    import paho.mqtt.client as paho
+
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=paho.MQTTv311,
+                    clean_session=False)
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    c.connect(host, port)
+    c.loop_start()
+    seq = [0] * N_DEVICES
+    topics = [fixes_topic(f"bd-{d:04d}") for d in range(N_DEVICES)]
+    sent = 0
+    messages = 0
+    start = time.time()
+    last_info = None
+    d = 0
+    while time.time() - start < seconds:
+        ahead = sent - rate * (time.time() - start)  # pace to the offered load
+        if ahead > 0:
+            time.sleep(ahead / rate)
+        now_ms = int(time.time() * 1000)
+        batch = []
+        for _ in range(PER_MESSAGE):
+            seq[d] += 1
+            # device time must be unique per device, so it counts up from a fixed instant;
+            # the publish time (ms) rides in ``seq`` for the latency measurement
+            batch.append(f'{{"t":{1_700_000_000_000 + seq[d] * 1000},"lat":41.3,"lon":69.24,"acc":5,'
+                         f'"seq":{now_ms}}}')
+        last_info = c.publish(topics[d], ("[" + ",".join(batch) + "]").encode(), qos=1)
+        while len(c._out_messages) > 5000:  # keep paho's queue bounded
+            time.sleep(0.001)
+        sent += PER_MESSAGE
+        messages += 1
+        d = (d + 1) % N_DEVICES
+    if last_info is not None:
+        last_info.wait_for_publish(60)
+    while c._out_messages:
+        time.sleep(0.01)
+    c.loop_stop()
+    c.disconnect()
+    out.put({"sent": sent, "messages": messages, "start": start, "end": time.time()})
+
+
+def run(seconds: float, rate: float) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="nazorat-bench-"))
+    pg = EmbeddedPostgres(tmp / "pg")
+    pg.start()
+    broker = MosquittoBroker(tmp / "mq")
+    broker.start()
+    url = pg.url()
+    worker = None
+    try:
+        db.upgrade(url)
+        with psycopg.connect(url) as conn:
+            conn.execute("INSERT INTO subjects (id, full_name) VALUES ('bench', 'Bench')")
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO devices (id, subject_id) VALUES (%s, 'bench')",
+                                [(f"bd-{d:04d}",) for d in range(N_DEVICES)])
+        env = {**os.environ, "NAZORAT_DATABASE_URL": url, "NAZORAT_MQTT_URL": broker.url,
+               "NAZORAT_API_TOKEN": "bench", "NAZORAT_API_PORT": str(free_port()),
+               "NAZORAT_BATCH_MAX_MESSAGES": "500", "NAZORAT_BATCH_MAX_MS": "50", "PYTHONUNBUFFERED": "1"}
+        log = open(tmp / "worker.log", "wb")  # noqa: SIM115 - the worker's output
+        worker = subprocess.Popen([sys.executable, "-m", "nazorat.cli", "serve", "--no-api", "--client-id",
+                                   "bench-ingest"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        while b"Nazorat is running" not in (tmp / "worker.log").read_bytes():
+            if worker.poll() is not None:
+                raise RuntimeError((tmp / "worker.log").read_text())
+            time.sleep(0.1)
+        q: Any = mp.get_context("spawn").Queue()
+        pub = mp.get_context("spawn").Process(target=_publisher, args=(broker.host, broker.port, seconds, rate, q))
+        pub.start()
+        result = q.get(timeout=seconds + 300)
+        pub.join(30)
+        deadline = time.time() + 300
+        stored = 0
+        with psycopg.connect(url) as conn:
+            while time.time() < deadline:
+                stored = conn.execute("SELECT count(*) FROM positions").fetchone()[0]  # type: ignore[index]
+                conn.commit()
+                if stored >= result["sent"]:
+                    break
+                time.sleep(0.25)
+            row = conn.execute(
+                "SELECT count(*), count(DISTINCT (device_id, device_time)), extract(epoch FROM max(received_at)),"
+                " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at) * 1000 - seq),"
+                " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at) * 1000 - seq)"
+                " FROM positions").fetchone()
+        assert row is not None
+        count, distinct, last_commit = int(row[0]), int(row[1]), float(row[2])
+        elapsed = last_commit - result["start"]
+        return {
+            "mode": "quick" if seconds < 60 else "full",
+            "load_seconds": seconds,
+            "offered_fixes_per_s": rate,
+            "published_fixes": result["sent"],
+            "published_messages": result["messages"],
+            "fixes_per_message": PER_MESSAGE,
+            "devices": N_DEVICES,
+            "fixes_per_s": round(count / elapsed),
+            "messages_per_s": round(count / PER_MESSAGE / elapsed),
+            "publisher_fixes_per_s": round(result["sent"] / (result["end"] - result["start"])),
+            "lost": result["sent"] - distinct,
+            "duplicated": count - distinct,
+            "drain_s_after_publisher": round(last_commit - result["end"], 2),
+            "p50_ms": round(float(row[3]), 1),
+            "p99_ms": round(float(row[4]), 1),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        }
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(30)
+        broker.kill()
+        pg.destroy()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--json", type=Path)
+    p.add_argument("--rate", type=float, default=20_000.0, help="offered load, fixes per second")
+    a = p.parse_args(argv)
+    result = run(15.0 if a.quick else 60.0, a.rate)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(text + "\n")
+    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
