@@ -37,14 +37,14 @@ class MqttConsumer:
         url: str,
         *,
         client_id: str,
-        topic: str,
+        topics: list[str],
         shared_group: str | None = None,
         protocol: int = 5,
         receive_maximum: int = 2000,
         session_expiry_s: int = 7 * 86400,
     ) -> None:
         host, port, user, password = parse_mqtt_url(url)
-        self._topic = f"$share/{shared_group}/{topic}" if shared_group else topic
+        self._topics = [f"$share/{shared_group}/{t}" if shared_group else t for t in topics]
         v5 = protocol == 5
         props = None
         if v5:
@@ -64,7 +64,7 @@ class MqttConsumer:
 
     async def __aenter__(self) -> MqttConsumer:
         await self._client.__aenter__()
-        await self._client.subscribe(self._topic, qos=1)
+        await self._client.subscribe([(t, 1) for t in self._topics])
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:

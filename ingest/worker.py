@@ -16,7 +16,7 @@ import aiomqtt
 from ingest.consumer import MqttConsumer
 from telemetry.errors import StorageError
 from telemetry.pipeline import BatchOutcome, InboundMessage, Pipeline
-from telemetry.wire import FIXES_SUBSCRIPTION, alerts_topic
+from telemetry.wire import FIXES_SUBSCRIPTION, STATUS_SUBSCRIPTION, alerts_topic
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class IngestWorker:
         batch_max_messages: int = 500,
         batch_max_ms: int = 20,
         on_batch: Callable[[BatchOutcome], None] | None = None,
+        silence_check_s: float = 30.0,
     ) -> None:
         self._url = mqtt_url
         self._pipeline = pipeline
@@ -42,6 +43,7 @@ class IngestWorker:
         self._max_messages = batch_max_messages
         self._max_s = batch_max_ms / 1000.0
         self._on_batch = on_batch
+        self._silence_check_s = silence_check_s
         self.connected = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -50,7 +52,7 @@ class IngestWorker:
         while not stop.is_set():
             try:
                 consumer = MqttConsumer(
-                    self._url, client_id=self._client_id, topic=FIXES_SUBSCRIPTION,
+                    self._url, client_id=self._client_id, topics=[FIXES_SUBSCRIPTION, STATUS_SUBSCRIPTION],
                     shared_group=self._shared_group, protocol=self._protocol,
                     receive_maximum=max(4 * self._max_messages, 100),
                 )
@@ -71,11 +73,13 @@ class IngestWorker:
         aiomqtt_iter = consumer.messages.__aiter__()
         pending: list[aiomqtt.Message] = []
         deadline = 0.0
+        next_check = time.monotonic() + self._silence_check_s
         stop_task: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
         next_task: asyncio.Future[aiomqtt.Message] | None = None
         try:
             while True:
-                timeout = None if not pending else max(0.0, deadline - time.monotonic())
+                wake = deadline if pending else next_check
+                timeout = max(0.0, min(wake, next_check) - time.monotonic())
                 if next_task is None:
                     next_task = asyncio.ensure_future(aiomqtt_iter.__anext__())
                 waiting: set[asyncio.Future[Any]] = {next_task, stop_task}
@@ -94,10 +98,23 @@ class IngestWorker:
                     pending = []
                 if stop_task in done:
                     return
+                if time.monotonic() >= next_check:
+                    await self._check_silence(consumer)
+                    next_check = time.monotonic() + self._silence_check_s
         finally:
             stop_task.cancel()
             if next_task is not None:
                 next_task.cancel()
+
+    async def _check_silence(self, consumer: MqttConsumer) -> None:
+        """Communication-loss alerts, between batches on the same database connection."""
+        try:
+            ids = await asyncio.to_thread(self._pipeline.check_silence)
+        except StorageError as exc:
+            log.warning("%s", exc)
+            return
+        if ids:
+            log.info("communication loss: alerts %s", ids)
 
     async def _flush(self, consumer: MqttConsumer, messages: list[aiomqtt.Message], stop: asyncio.Event) -> None:
         inbound = [InboundMessage(str(m.topic), bytes(m.payload) if isinstance(m.payload, bytes | bytearray)

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import aiomqtt
 
-from telemetry.wire import encode_fix, encode_payload, fixes_topic
+from telemetry.wire import encode_fix, encode_payload, fixes_topic, status_topic
 
 TASHKENT = (69.2401, 41.2995)
 M_PER_DEG_LAT = 111_320.0
@@ -138,10 +138,18 @@ async def publish(mqtt_url: str, fleet: Fleet, *, interval_s: float = 1.0, durat
             clients = {d.device_id: await stack.enter_async_context(aiomqtt.Client(
                 host, port, username=d.device_id, password=credentials[d.device_id], identifier=d.device_id))
                 for d in fleet.devices}
+        tick = 0
         while not (stop is not None and stop.is_set()):
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
             now_ms = int(time.time() * 1000)
+            if tick % 10 == 0:  # status reports; one device in 13 opens its strap after a while
+                for k, d in enumerate(fleet.devices):
+                    strap = "opened" if k % 13 == 5 and tick >= 20 else "closed"
+                    body = {"t": now_ms, "bat": max(1.0, 95.0 - tick * 0.05 - k % 7), "chg": False, "strap": strap,
+                            "case": "closed", "gps": True}
+                    await clients[d.device_id].publish(status_topic(d.device_id), json.dumps(body).encode(), qos=1)
+            tick += 1
             for d in fleet.devices:
                 lon, lat = step(d, rng, interval_s)
                 d.seq += 1

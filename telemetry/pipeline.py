@@ -34,11 +34,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from telemetry import metrics, plausibility
+from telemetry.conditions import DeviceCondition, Profile, assess
 from telemetry.errors import DecodeError, StorageError
 from telemetry.proximity import Position
 from telemetry.snapshot import REGISTRY_CHANNEL, RegistrySnapshot, load_snapshot
 from telemetry.transitions import Key, RuleEngine, Transition
-from telemetry.wire import Fix, decode_fixes
+from telemetry.wire import Fix, Status, decode_fixes, decode_status, is_status_topic, status_topic
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +73,22 @@ class BatchOutcome:
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def decode_batch(messages: Sequence[InboundMessage]) -> tuple[list[Fix], list[DeadLetter]]:
+def decode_batch(messages: Sequence[InboundMessage]) -> tuple[list[Fix], list[DeadLetter], list[Status]]:
     fixes: list[Fix] = []
     dead: list[DeadLetter] = []
+    statuses: list[Status] = []
     for m in messages:
         try:
+            if is_status_topic(m.topic):
+                statuses.append(decode_status(m.topic, m.payload))
+                continue
             good, bad = decode_fixes(m.topic, m.payload)
         except DecodeError as exc:
             dead.append(DeadLetter(m.topic, exc.reason, m.payload))
             continue
         fixes.extend(good)
         dead.extend(DeadLetter(m.topic, e.reason, e.raw) for e in bad)
-    return fixes, dead
+    return fixes, dead, statuses
 
 
 def order_and_dedupe(fixes: list[Fix]) -> list[Fix]:
@@ -115,6 +120,7 @@ class Pipeline:
         self._registry_dirty = True
         self._rules = RuleEngine({})
         self._no_history: set[str] = set()  # devices with no stored fix yet (checked once)
+        self._conditions: dict[str, DeviceCondition] = {}
 
     # --- connection and registry ------------------------------------------------------
     def mark_registry_changed(self) -> None:
@@ -141,6 +147,7 @@ class Pipeline:
         conn.commit()
         self._rules = RuleEngine({(d, r): int(i) for d, r, i in rows})
         self._no_history = set()
+        self._conditions = {}
         self._conn = conn
         self._registry_dirty = True
         metrics.DB_UP.set(1)
@@ -181,8 +188,9 @@ class Pipeline:
     def _process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
         conn = self._connection()
         snap = self._refresh_registry(conn)
-        fixes, dead = decode_batch(messages)
-        unknown = {f.device_id for f in fixes if f.device_id not in snap.devices}
+        fixes, dead, statuses = decode_batch(messages)
+        unknown = {d for d in [*(f.device_id for f in fixes), *(s.device_id for s in statuses)]
+                   if d not in snap.devices}
         if unknown:  # maybe registered a moment ago: look again once before rejecting
             self._registry_dirty = True
             snap = self._refresh_registry(conn)
@@ -193,6 +201,12 @@ class Pipeline:
             else:
                 dead.append(DeadLetter(f"nazorat/v1/devices/{f.device_id}/fixes", "unknown device",
                                        json.dumps(_fix_json(f)).encode()))
+        known_statuses = []
+        for st in statuses:
+            if st.device_id in snap.devices:
+                known_statuses.append(st)
+            else:
+                dead.append(DeadLetter(status_topic(st.device_id), "unknown device", b""))
         batch = order_and_dedupe(known)
         out = BatchOutcome(messages=len(messages), fixes=len(fixes), dead_letters=len(dead))
         with conn.transaction():
@@ -215,11 +229,14 @@ class Pipeline:
                     fresh.append(f)
             plan = self._rules.plan(snap, fresh)
             violation_ids = self._write_transitions(conn, snap, plan.transitions, out)
+            health = self._store_statuses(conn, snap, known_statuses, out)
+            self._mark_heard(conn, {f.device_id for f in batch} | {st.device_id for st in known_statuses})
             self._write_dead_letters(conn, dead)
             if out.alert_ids:
                 conn.execute("SELECT pg_notify(%s, %s)", (ALERTS_CHANNEL, json.dumps(out.alert_ids)))
         # committed: only now does the in-memory state advance
         self._rules.apply(plan, violation_ids)
+        self._conditions.update(health)
         out.stored = len(new_keys)
         out.duplicates = len(batch) - len(new_keys)
         metrics.MESSAGES_RECEIVED.inc(len(messages))
@@ -337,6 +354,97 @@ class Pipeline:
                                "device_id": t.device_id, "zone_id": t.zone_id, "fix_time_ms": t.ref.t_ms,
                                "distance_m": t.distance_m, **details})
             metrics.ALERTS_RAISED.labels(t.kind).inc()
+        return ids
+
+    def _store_statuses(self, conn: psycopg.Connection[Any], snap: RegistrySnapshot, statuses: list[Status],
+                        out: BatchOutcome) -> dict[str, DeviceCondition]:
+        """Store status reports (idempotent on (device, time)) and raise device-condition
+        alerts for the new ones in device-time order; returns the devices' new condition
+        state, for after the commit."""
+        if not statuses:
+            return {}
+        statuses = sorted({(s.device_id, s.time_ms): s for s in statuses}.values(),
+                          key=lambda s: (s.device_id, s.time_ms))
+        new: set[tuple[str, int]] = set()
+        with conn.cursor() as cur:
+            for s in statuses:
+                row = cur.execute(
+                    "INSERT INTO device_status (device_id, device_time, battery_pct, charging, strap, case_open,"
+                    " gsm_dbm, gps_fix, online) VALUES (%s, timestamptz 'epoch' + %s * interval '1 millisecond',"
+                    " %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                    (s.device_id, s.time_ms, s.battery_pct, s.charging, s.strap, s.case_open, s.gsm_dbm, s.gps_fix,
+                     s.online)).fetchone()
+                if row is not None:
+                    new.add((s.device_id, s.time_ms))
+        devices = {s.device_id for s in statuses}
+        missing = [d for d in devices if d not in self._conditions]
+        if missing:  # after a restart: the latest stored report is the previous one
+            for r in conn.execute(
+                "SELECT DISTINCT ON (device_id) device_id, (extract(epoch FROM device_time) * 1000)::bigint,"
+                " battery_pct, charging, strap, case_open, gsm_dbm, gps_fix, online FROM device_status"
+                " WHERE device_id = ANY(%s) AND NOT ((device_id, device_time) IN"
+                "  (SELECT d, timestamptz 'epoch' + t * interval '1 millisecond' FROM unnest(%s::text[], %s::bigint[])"
+                "   AS n(d, t)))"
+                " ORDER BY device_id, device_time DESC",
+                (missing, [d for d, _ in new], [t for _, t in new])).fetchall():
+                self._conditions.setdefault(r[0], DeviceCondition(Status(r[0], int(r[1]), *r[2:])))
+        state = {d: c for d, c in self._conditions.items() if d in devices}
+        received_ms = int(time.time() * 1000)
+        for s in statuses:
+            prev = state.get(s.device_id)
+            if (s.device_id, s.time_ms) not in new or (prev is not None and s.time_ms <= prev.last.time_ms):
+                continue  # a replay, or late: stored, but it changes nothing
+            alerts, state[s.device_id] = assess(prev, s, snap.device_profile.get(s.device_id, Profile()), received_ms)
+            for kind, details in alerts:
+                row = conn.execute(
+                    "INSERT INTO alerts (kind, severity, subject_id, device_id, status_time, details) VALUES"
+                    " (%s, %s, %s, %s, timestamptz 'epoch' + %s * interval '1 millisecond', %s) RETURNING id",
+                    (kind, "medium" if kind.startswith("battery_low") else "high",
+                     snap.devices[s.device_id].subject_id, s.device_id, s.time_ms, Jsonb(details))).fetchone()
+                assert row is not None
+                out.alert_ids.append(int(row[0]))
+                out.alerts.append({"id": int(row[0]), "kind": kind, "subject_id": snap.devices[s.device_id].subject_id,
+                                   "device_id": s.device_id, "status_time_ms": s.time_ms, **details})
+                metrics.ALERTS_RAISED.labels(kind).inc()
+        return state
+
+    @staticmethod
+    def _mark_heard(conn: psycopg.Connection[Any], devices: set[str]) -> None:
+        if devices:
+            conn.execute(
+                "INSERT INTO device_presence (device_id, last_heard_at) SELECT unnest(%s::text[]), now()"
+                " ON CONFLICT (device_id) DO UPDATE SET last_heard_at = excluded.last_heard_at",
+                (sorted(devices),))
+
+    def check_silence(self) -> list[int]:
+        """Raise ``communication_loss`` for devices not heard from within their profile's
+        reporting interval plus grace (one open alert per device), each backed by the
+        device's latest stored fix or status. Returns the new alert ids."""
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                rows = conn.execute(
+                    "INSERT INTO alerts (kind, severity, subject_id, device_id, fix_time, status_time, details)"
+                    " SELECT 'communication_loss', 'high', d.subject_id, d.id, lp.t, CASE WHEN lp.t IS NULL THEN ls.t END,"
+                    "  jsonb_build_object('last_heard_at', pr.last_heard_at,"
+                    "   'silent_s', round(extract(epoch FROM now() - pr.last_heard_at)))"
+                    " FROM device_presence pr JOIN devices d ON d.id = pr.device_id"
+                    " JOIN device_profiles pf ON pf.name = d.profile"
+                    " LEFT JOIN LATERAL (SELECT max(device_time) AS t FROM positions WHERE device_id = d.id) lp ON true"
+                    " LEFT JOIN LATERAL (SELECT max(device_time) AS t FROM device_status WHERE device_id = d.id) ls"
+                    "  ON true"
+                    " WHERE pr.last_heard_at < now() - make_interval(secs => pf.report_interval_s + pf.grace_s)"
+                    "  AND (lp.t IS NOT NULL OR ls.t IS NOT NULL)"
+                    " ON CONFLICT DO NOTHING RETURNING id").fetchall()
+                ids = [int(r[0]) for r in rows]
+                if ids:
+                    conn.execute("SELECT pg_notify(%s, %s)", (ALERTS_CHANNEL, json.dumps(ids)))
+        except psycopg.Error as exc:
+            metrics.DB_ERRORS.inc()
+            self.close()
+            raise StorageError(f"silence check failed: {exc}") from exc
+        for _ in ids:
+            metrics.ALERTS_RAISED.labels("communication_loss").inc()
         return ids
 
     @staticmethod

@@ -23,6 +23,7 @@ from geofence import (
     compile_zones,
     parse_schedule,
 )
+from telemetry.conditions import Profile
 from telemetry.rules import Dwell
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class RegistrySnapshot:
     zone_dwell: dict[str, Dwell] = field(default_factory=dict)
     links_by_victim: dict[str, list[VictimLink]] = field(default_factory=dict)
     links_by_subject: dict[str, list[VictimLink]] = field(default_factory=dict)
+    device_profile: dict[str, Profile] = field(default_factory=dict)
 
 
 def _epoch(value: datetime | None, default: int) -> int:
@@ -79,7 +81,9 @@ def load_snapshot(conn: psycopg.Connection[Any]) -> RegistrySnapshot:
             "SELECT id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, dwell_open_fixes,"
             " dwell_open_s, dwell_close_fixes, dwell_close_s FROM zones WHERE active ORDER BY id"
         ).fetchall()
-        devices = cur.execute("SELECT id, kind, subject_id FROM devices").fetchall()
+        devices = cur.execute(
+            "SELECT d.id, d.kind, d.subject_id, p.battery_low, p.battery_critical, p.report_interval_s, p.grace_s,"
+            " p.gps_loss_s, p.clock_skew_s FROM devices d JOIN device_profiles p ON p.name = d.profile").fetchall()
         absences = cur.execute(
             "SELECT subject_id, zone_id, starts_at, ends_at FROM absences"  # all: late fixes are judged by their time
         ).fetchall()
@@ -117,6 +121,8 @@ def load_snapshot(conn: psycopg.Connection[Any]) -> RegistrySnapshot:
                     for z in zones},
         links_by_victim=links_by_victim,
         links_by_subject=links_by_subject,
+        device_profile={d["id"]: Profile(d["battery_low"], d["battery_critical"], d["report_interval_s"], d["grace_s"],
+                                         d["gps_loss_s"], d["clock_skew_s"]) for d in devices},
     )
 
 

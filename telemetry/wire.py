@@ -38,6 +38,9 @@ TOPIC_PREFIX = "nazorat/v1/devices/"
 FIXES_SUFFIX = "/fixes"
 ALERTS_PREFIX = "nazorat/v1/alerts/"
 FIXES_SUBSCRIPTION = "nazorat/v1/devices/+/fixes"
+STATUS_SUFFIX = "/status"
+STATUS_SUBSCRIPTION = "nazorat/v1/devices/+/status"
+STRAP_STATES = ("closed", "opened", "cut")
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_FIXES_PER_MESSAGE = 1000
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -45,6 +48,7 @@ SOURCES = ("gps", "cell", "wifi")
 _MIN_TIME_MS = 946_684_800_000  # 2000-01-01
 _MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
 _ALLOWED_KEYS = frozenset({"v", "t", "lat", "lon", "acc", "spd", "hdg", "src", "seq", "sat"})
+_STATUS_KEYS = frozenset({"v", "t", "bat", "chg", "strap", "case", "gsm", "gps", "online"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,19 @@ class Fix:
 
 
 @dataclass(frozen=True, slots=True)
+class Status:
+    device_id: str
+    time_ms: int
+    battery_pct: float | None = None
+    charging: bool | None = None
+    strap: str | None = None
+    case_open: bool | None = None
+    gsm_dbm: float | None = None
+    gps_fix: bool | None = None
+    online: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FixError:
     index: int
     reason: str
@@ -76,11 +93,20 @@ def alerts_topic(subject_id: str) -> str:
     return f"{ALERTS_PREFIX}{subject_id}"
 
 
-def device_from_topic(topic: str) -> str:
-    """The device id of a fixes topic. Raises DecodeError for any other topic."""
-    if not (topic.startswith(TOPIC_PREFIX) and topic.endswith(FIXES_SUFFIX)):
-        raise DecodeError("not a fixes topic", topic=topic)
-    device_id = topic[len(TOPIC_PREFIX) : -len(FIXES_SUFFIX)]
+def status_topic(device_id: str) -> str:
+    return f"{TOPIC_PREFIX}{device_id}{STATUS_SUFFIX}"
+
+
+def is_status_topic(topic: str) -> bool:
+    return topic.startswith(TOPIC_PREFIX) and topic.endswith(STATUS_SUFFIX)
+
+
+def device_from_topic(topic: str, suffix: str = FIXES_SUFFIX) -> str:
+    """The device id of a fixes (or, with ``suffix``, status) topic. Raises DecodeError
+    for any other topic."""
+    if not (topic.startswith(TOPIC_PREFIX) and topic.endswith(suffix)):
+        raise DecodeError(f"not a {suffix.strip('/')} topic", topic=topic)
+    device_id = topic[len(TOPIC_PREFIX) : -len(suffix)]
     if not DEVICE_ID_RE.match(device_id):
         raise DecodeError("malformed device id in topic", topic=topic)
     return device_id
@@ -200,6 +226,46 @@ def decode_fixes(topic: str, payload: bytes) -> tuple[list[Fix], list[FixError]]
     return fixes, errors
 
 
+def _flag(obj: dict[str, Any], key: str) -> bool | None:
+    if key not in obj:
+        return None
+    if not isinstance(obj[key], bool):
+        raise DecodeError(f"'{key}' must be true or false")
+    return bool(obj[key])
+
+
+def decode_status(topic: str, payload: bytes) -> Status:
+    """Decode a status report (battery, charging, strap, case, GSM signal, GPS fix,
+    online; ``online: false`` is what a device's MQTT last will says)."""
+    device_id = device_from_topic(topic, STATUS_SUFFIX)
+    if len(payload) > 4096:
+        raise DecodeError("status payload too large", topic=topic)
+    try:
+        obj = json.loads(payload, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise DecodeError("JSON nested too deeply", topic=topic) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not valid JSON: {str(exc)[:120]}", topic=topic) from exc
+    if not isinstance(obj, dict):
+        raise DecodeError("a status must be a JSON object", topic=topic)
+    unknown = set(obj) - _STATUS_KEYS
+    if unknown:
+        raise DecodeError(f"unknown keys {sorted(unknown)[:5]}", topic=topic)
+    strap = obj.get("strap")
+    if strap is not None and strap not in STRAP_STATES:
+        raise DecodeError("'strap' must be closed, opened or cut", topic=topic)
+    case = obj.get("case")
+    if case is not None and case not in ("closed", "open"):
+        raise DecodeError("'case' must be closed or open", topic=topic)
+    return Status(
+        device_id=device_id, time_ms=_time_ms(obj),
+        battery_pct=_number(obj, "bat", 0.0, 100.0, required=False), charging=_flag(obj, "chg"),
+        strap=strap, case_open=None if case is None else case == "open",
+        gsm_dbm=_number(obj, "gsm", -150.0, 0.0, required=False), gps_fix=_flag(obj, "gps"),
+        online=_flag(obj, "online"),
+    )
+
+
 def encode_fix(*, t_ms: int, lat: float, lon: float, acc: float, spd: float | None = None,
                hdg: float | None = None, src: str = "gps", seq: int | None = None) -> dict[str, Any]:
     """A fix object as a device sends it."""
@@ -224,13 +290,18 @@ __all__ = [
     "MAX_FIXES_PER_MESSAGE",
     "MAX_PAYLOAD_BYTES",
     "SOURCES",
+    "STATUS_SUBSCRIPTION",
     "Fix",
     "FixError",
+    "Status",
     "alerts_topic",
     "decode_fix",
     "decode_fixes",
+    "decode_status",
     "device_from_topic",
     "encode_fix",
     "encode_payload",
     "fixes_topic",
+    "is_status_topic",
+    "status_topic",
 ]

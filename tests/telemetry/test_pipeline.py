@@ -228,3 +228,35 @@ def test_implausible_fixes_are_stored_with_flags_but_never_drive_state(database_
     # the next plausible fix away from home is judged against the last plausible one
     assert len(p.process([msg(T0 + 600_000, *AWAY)]).alert_ids) == 1
     p.close()
+
+
+def test_status_reports_raise_device_alerts_and_silence_raises_communication_loss(database_url: str) -> None:
+    from telemetry.wire import status_topic
+
+    _setup(database_url)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE device_profiles SET report_interval_s = 1, grace_s = 0")
+    p = Pipeline(database_url)
+
+    def status(t: int, **body: Any) -> InboundMessage:
+        return InboundMessage(status_topic("d1"), json.dumps({"t": t, **body}).encode())
+
+    import time as _time
+
+    now = int(_time.time() * 1000)
+    out = p.process([status(now, bat=80, strap="closed", case="closed", gps=True),
+                     status(now + 1000, bat=15, strap="opened", case="closed", gps=True)])
+    assert sorted(a["kind"] for a in out.alerts) == ["battery_low", "strap_opened"]
+    assert p.process([status(now + 1000, bat=15, strap="opened")]).alert_ids == []  # replay
+    p2 = Pipeline(database_url)  # a restart remembers the last report: no second strap alert
+    assert p2.process([status(now + 2000, bat=14, strap="opened", gps=True)]).alert_ids == []
+    bad = p2.process([InboundMessage(status_topic("d1"), b'{"t": 1, "strap": "melted"}')])
+    assert bad.dead_letters == 1
+    _time.sleep(1.2)
+    ids = p2.check_silence()
+    assert len(ids) == 1 and p2.check_silence() == []  # one open communication-loss alert per device
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT kind, status_time IS NOT NULL FROM alerts WHERE id = %s", (ids[0],)).fetchone()
+    assert row == ("communication_loss", True)
+    p.close()
+    p2.close()

@@ -1,0 +1,77 @@
+"""Device conditions from status reports: what an officer must hear about the device
+itself. Pure: previous state and a new report in, alerts and new state out.
+
+Alerts (each raised on the change, not on every report):
+- ``strap_opened`` / ``strap_cut``: the strap left ``closed``
+- ``case_tamper``: the case was opened
+- ``battery_low`` / ``battery_critical``: the level fell below the profile's thresholds
+- ``gps_fix_lost``: reports say "no GPS fix" for longer than the profile allows
+- ``device_clock_off``: device time differs from the server's by more than allowed
+- ``device_offline``: the device's last will (``online: false``)
+``communication_loss`` (nothing heard at all) is found by a periodic check in the
+pipeline, since no report arrives to trigger it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from telemetry.wire import Status
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    battery_low: int = 20
+    battery_critical: int = 5
+    report_interval_s: int = 300
+    grace_s: int = 120
+    gps_loss_s: int = 600
+    clock_skew_s: int = 120
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCondition:
+    last: Status
+    gps_lost_since_ms: int | None = None
+    gps_alerted: bool = False
+    clock_off: bool = False
+
+
+def assess(prev: DeviceCondition | None, status: Status, profile: Profile,
+           received_ms: int) -> tuple[list[tuple[str, dict[str, object]]], DeviceCondition]:
+    alerts: list[tuple[str, dict[str, object]]] = []
+    last = prev.last if prev is not None else None
+    if status.online is False:
+        alerts.append(("device_offline", {}))
+        # keep what the device last said about itself; only "offline" is new
+        merged = dataclasses.replace(last, time_ms=status.time_ms, online=False) if last else status
+        return alerts, DeviceCondition(merged, prev.gps_lost_since_ms if prev else None,
+                                       prev.gps_alerted if prev else False, prev.clock_off if prev else False)
+    if status.strap in ("opened", "cut") and (last is None or last.strap != status.strap):
+        alerts.append((f"strap_{status.strap}", {"strap": status.strap}))
+    if status.case_open and (last is None or not last.case_open):
+        alerts.append(("case_tamper", {}))
+    if status.battery_pct is not None:
+        before = last.battery_pct if last is not None and last.battery_pct is not None else 101.0
+        if status.battery_pct < profile.battery_critical <= before:
+            alerts.append(("battery_critical", {"battery_pct": status.battery_pct}))
+        elif status.battery_pct < profile.battery_low <= before:
+            alerts.append(("battery_low", {"battery_pct": status.battery_pct}))
+    skew_s = abs(status.time_ms - received_ms) / 1000.0
+    clock_off = skew_s > profile.clock_skew_s
+    if clock_off and not (prev is not None and prev.clock_off):
+        alerts.append(("device_clock_off", {"skew_s": round(skew_s, 1)}))
+    since = prev.gps_lost_since_ms if prev is not None else None
+    alerted = prev.gps_alerted if prev is not None else False
+    if status.gps_fix is False:
+        since = status.time_ms if since is None else since
+        if not alerted and status.time_ms - since >= profile.gps_loss_s * 1000:
+            alerts.append(("gps_fix_lost", {"since_ms": since}))
+            alerted = True
+    elif status.gps_fix is True:
+        since, alerted = None, False
+    return alerts, DeviceCondition(status, since, alerted, clock_off)
+
+
+__all__ = ["DeviceCondition", "Profile", "assess"]
