@@ -55,26 +55,29 @@ def _as_array(name: str, value: np.ndarray, dtype: type, n: int | None) -> np.nd
     return arr
 
 
-def _check_common(
-    n: int, accuracy_m: np.ndarray, subject: np.ndarray, time_s: np.ndarray, zone_set: ZoneSet
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    acc_a = _as_array("accuracy_m", accuracy_m, np.float64, n)
-    subj_a = _as_array("subject", subject, np.int32, n)
-    t_a = _as_array("time_s", time_s, np.int64, n)
-    if n:
-        if not np.isfinite(acc_a).all() or (acc_a < 0).any():
-            raise EvaluationInputError("accuracy_m", "must be finite and >= 0")
-        if subj_a.min() < -1 or subj_a.max() >= zone_set.n_subjects:
-            raise EvaluationInputError("subject", "index out of range")
-    return acc_a, subj_a, t_a
+_INPUT_ERRORS = {
+    K.INPUT_NONFINITE: ("x/y", "non-finite coordinate"),
+    K.INPUT_OUT_OF_RANGE: ("lon/lat", "coordinate out of range"),
+    K.INPUT_BAD_ACCURACY: ("accuracy_m", "must be finite and >= 0"),
+    K.INPUT_BAD_SUBJECT: ("subject", "index out of range"),
+}
 
 
 def _run(zone_set: ZoneSet, x: np.ndarray, y: np.ndarray, accuracy_m: np.ndarray, subject: np.ndarray,
          time_s: np.ndarray, exact_distance: bool, lonlat: bool) -> Evaluation:
-    n = x.shape[0]
-    acc_a, subj_a, t_a = _check_common(n, accuracy_m, subject, time_s, zone_set)
+    """Check the inputs at the door (dtype, shape, values), then run the kernel."""
+    x_a = _as_array("lon" if lonlat else "x", x, np.float64, None)
+    n = x_a.shape[0]
+    y_a = _as_array("lat" if lonlat else "y", y, np.float64, n)
+    acc_a = _as_array("accuracy_m", accuracy_m, np.float64, n)
+    subj_a = _as_array("subject", subject, np.int32, n)
+    t_a = _as_array("time_s", time_s, np.int64, n)
+    code = K.check_inputs(x_a, y_a, acc_a, subj_a, zone_set.n_subjects, lonlat)
+    if code != K.INPUT_OK:
+        argument, reason = _INPUT_ERRORS[code]
+        raise EvaluationInputError("lon/lat" if lonlat and argument == "x/y" else argument, reason)
     kernel = K.evaluate_serial if n < SERIAL_BELOW else K.evaluate_parallel
-    off, pz, pst, pd = kernel(x, y, acc_a, subj_a, t_a, exact_distance, lonlat, zone_set.arrays)
+    off, pz, pst, pd = kernel(x_a, y_a, acc_a, subj_a, t_a, exact_distance, lonlat, zone_set.arrays)
     if exact_distance:
         pd = pd / zone_set.arrays.zone_k[pz]  # projected metres -> ground metres
     return Evaluation(off, pz, pst, pd)
@@ -91,11 +94,7 @@ def evaluate_xy(
     exact_distance: bool = False,
 ) -> Evaluation:
     """Evaluate fixes already projected into the evaluation frame (see ``project``)."""
-    x_a = _as_array("x", x, np.float64, None)
-    y_a = _as_array("y", y, np.float64, x_a.shape[0])
-    if x_a.shape[0] and not (np.isfinite(x_a).all() and np.isfinite(y_a).all()):
-        raise EvaluationInputError("x/y", "non-finite coordinate")
-    return _run(zone_set, x_a, y_a, accuracy_m, subject, time_s, exact_distance, lonlat=False)
+    return _run(zone_set, x, y, accuracy_m, subject, time_s, exact_distance, lonlat=False)
 
 
 def evaluate(
@@ -111,14 +110,7 @@ def evaluate(
     """Evaluate fixes (WGS84 degrees, accuracy radius in metres, subject index from
     ``zone_set.subject_index`` or -1, epoch seconds) against the zone set. Projection
     into the evaluation frame happens inside the kernel."""
-    lon_a = _as_array("lon", lon, np.float64, None)
-    lat_a = _as_array("lat", lat, np.float64, lon_a.shape[0])
-    if lon_a.shape[0]:
-        if not (np.isfinite(lon_a).all() and np.isfinite(lat_a).all()):
-            raise EvaluationInputError("lon/lat", "non-finite coordinate")
-        if (np.abs(lat_a) > 90.0).any() or (np.abs(lon_a) > 180.0).any():
-            raise EvaluationInputError("lon/lat", "coordinate out of range")
-    return _run(zone_set, lon_a, lat_a, accuracy_m, subject, time_s, exact_distance, lonlat=True)
+    return _run(zone_set, lon, lat, accuracy_m, subject, time_s, exact_distance, lonlat=True)
 
 
 def locate(zone_set: ZoneSet, zone: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -166,3 +166,20 @@ def test_path_crossing_matches_shapely_intersects() -> None:
     lon0, lat0 = TASHKENT[0], TASHKENT[1]
     assert path_crosses(zs, np.array([lon0]), np.array([lat0]), np.array([lon0]), np.array([lat0]),
                         np.array([0])).shape == (1,)
+
+
+def test_bad_input_is_refused_at_the_door() -> None:
+    import pytest
+
+    from geofence import EvaluationInputError, evaluate
+
+    _rng, _zones, zs = _zone_set(seed=1, n_zones=2)
+    one = (np.array([69.2]), np.array([41.3]), np.array([5.0]), np.zeros(1, np.int32), np.zeros(1, np.int64))
+    cases = [((np.array([np.nan]), *one[1:]), "lon/lat"), ((one[0], np.array([91.0]), *one[2:]), "lon/lat"),
+             ((*one[:2], np.array([-1.0]), *one[3:]), "accuracy_m"), ((*one[:3], np.array([5], np.int32), one[4]),
+                                                                      "subject"),
+             ((one[0], np.array([41.3, 41.4]), *one[2:]), "lat")]
+    for args, argument in cases:
+        with pytest.raises(EvaluationInputError) as info:
+            evaluate(zs, *args)
+        assert info.value.argument == argument
