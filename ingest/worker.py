@@ -16,7 +16,7 @@ import aiomqtt
 from ingest.consumer import MqttConsumer
 from telemetry.errors import StorageError
 from telemetry.pipeline import BatchOutcome, InboundMessage, Pipeline
-from telemetry.wire import FIXES_SUBSCRIPTION, STATUS_SUBSCRIPTION, alerts_topic
+from telemetry.wire import FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION, alerts_topic
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class IngestWorker:
         while not stop.is_set():
             try:
                 consumer = MqttConsumer(
-                    self._url, client_id=self._client_id, topics=[FIXES_SUBSCRIPTION, STATUS_SUBSCRIPTION],
+                    self._url, client_id=self._client_id, topics=[FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION],
                     shared_group=self._shared_group, protocol=self._protocol,
                     receive_maximum=max(4 * self._max_messages, 100),
                 )

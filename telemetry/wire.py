@@ -32,12 +32,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgpack
+
 from telemetry.errors import DecodeError
 
 TOPIC_PREFIX = "nazorat/v1/devices/"
 FIXES_SUFFIX = "/fixes"
 ALERTS_PREFIX = "nazorat/v1/alerts/"
 FIXES_SUBSCRIPTION = "nazorat/v1/devices/+/fixes"
+MSGPACK_SUFFIX = "/fixes/mp"
+MSGPACK_SUBSCRIPTION = "nazorat/v1/devices/+/fixes/mp"
 STATUS_SUFFIX = "/status"
 STATUS_SUBSCRIPTION = "nazorat/v1/devices/+/status"
 STRAP_STATES = ("closed", "opened", "cut")
@@ -196,18 +200,60 @@ def decode_fix(device_id: str, obj: Any) -> Fix:
     )
 
 
+_BINARY_FIELDS = ("t", "lat", "lon", "acc", "spd", "hdg", "src", "seq")
+_BINARY_SCALE = {"lat": 1e7, "lon": 1e7, "acc": 10.0, "spd": 100.0, "hdg": 10.0}
+
+
+def _load_msgpack(topic: str, payload: bytes) -> Any:
+    """The compact binary form: a fix is a MessagePack array of integers
+    ``[t_ms, lat_e7, lon_e7, acc_dm, spd_cm_s|nil, hdg_decideg|nil, src, seq|nil]``
+    (src 0 gps, 1 cell, 2 wifi); a message is one such array or an array of them.
+    Returned as the equivalent JSON-form objects, so both forms share one validation."""
+    try:
+        doc = msgpack.unpackb(payload, raw=False, strict_map_key=True, max_array_len=MAX_FIXES_PER_MESSAGE,
+                              max_map_len=0, max_str_len=0, max_bin_len=0, max_ext_len=0)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:  # StackError and ExtraData are ValueErrors
+        raise DecodeError(f"not valid MessagePack: {str(exc)[:120]}", topic=topic) from exc
+    if not isinstance(doc, list) or not doc:
+        raise DecodeError("binary payload must be a fix array or an array of them", topic=topic)
+    items = doc if isinstance(doc[0], list) else [doc]
+    return [_binary_fix(item) for item in items]
+
+
+def _binary_fix(item: Any) -> Any:
+    if not isinstance(item, list) or len(item) != len(_BINARY_FIELDS):
+        return item  # decode_fix rejects it with a reason
+    obj: dict[str, Any] = {}
+    for key, value in zip(_BINARY_FIELDS, item, strict=True):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            return {"_": f"binary field '{key}' must be an integer"}
+        if key == "src":
+            obj[key] = SOURCES[value] if 0 <= value < len(SOURCES) else value
+        else:
+            obj[key] = value / _BINARY_SCALE[key] if key in _BINARY_SCALE else value
+    return obj
+
+
 def decode_fixes(topic: str, payload: bytes) -> tuple[list[Fix], list[FixError]]:
-    """Decode one message. Raises DecodeError when the message as a whole is unusable;
-    otherwise returns the good fixes and a rejection per bad fix."""
-    device_id = device_from_topic(topic)
+    """Decode one message: JSON on ``.../fixes``, MessagePack (the same fields, for weak
+    links) on ``.../fixes/mp``. Raises DecodeError when the message as a whole is
+    unusable; otherwise returns the good fixes and a rejection per bad fix."""
+    binary = topic.endswith(MSGPACK_SUFFIX)
+    device_id = device_from_topic(topic, MSGPACK_SUFFIX if binary else FIXES_SUFFIX)
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"payload too large ({len(payload)} > {MAX_PAYLOAD_BYTES} bytes)", topic=topic)
-    try:
-        doc = json.loads(payload, parse_constant=_reject_constant)
-    except RecursionError as exc:
-        raise DecodeError("JSON nested too deeply", topic=topic) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DecodeError(f"not valid JSON: {str(exc)[:120]}", topic=topic) from exc
+    if binary:
+        doc = _load_msgpack(topic, payload)
+        doc = doc[0] if len(doc) == 1 else doc
+    else:
+        try:
+            doc = json.loads(payload, parse_constant=_reject_constant)
+        except RecursionError as exc:
+            raise DecodeError("JSON nested too deeply", topic=topic) from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DecodeError(f"not valid JSON: {str(exc)[:120]}", topic=topic) from exc
     items = doc if isinstance(doc, list) else [doc]
     if not isinstance(doc, list | dict):
         raise DecodeError("payload must be a JSON object or array", topic=topic)
@@ -221,7 +267,7 @@ def decode_fixes(topic: str, payload: bytes) -> tuple[list[Fix], list[FixError]]
         try:
             fixes.append(decode_fix(device_id, item))
         except DecodeError as exc:
-            raw = json.dumps(item, default=str)[:4096].encode() if isinstance(doc, list) else payload
+            raw = json.dumps(item, default=repr)[:4096].encode() if isinstance(doc, list) else payload
             errors.append(FixError(i, f"fix[{i}]: {exc.reason}" if isinstance(doc, list) else exc.reason, raw))
     return fixes, errors
 
@@ -279,9 +325,20 @@ def encode_fix(*, t_ms: int, lat: float, lon: float, acc: float, spd: float | No
     return out
 
 
-def encode_payload(fixes: list[dict[str, Any]]) -> bytes:
+def encode_payload(fixes: list[dict[str, Any]], *, binary: bool = False) -> bytes:
+    """A fixes payload: JSON, or MessagePack for the ``.../fixes/mp`` topic."""
     doc: Any = fixes[0] if len(fixes) == 1 else fixes
+    if binary:
+        rows = [[f["t"], round(f["lat"] * 1e7), round(f["lon"] * 1e7), round(f["acc"] * 10),
+                 None if f.get("spd") is None else round(f["spd"] * 100),
+                 None if f.get("hdg") is None else round(f["hdg"] * 10),
+                 SOURCES.index(f.get("src", "gps")), f.get("seq")] for f in fixes]
+        return bytes(msgpack.packb(rows[0] if len(rows) == 1 else rows))
     return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def msgpack_topic(device_id: str) -> str:
+    return f"{TOPIC_PREFIX}{device_id}{MSGPACK_SUFFIX}"
 
 
 __all__ = [
@@ -289,6 +346,7 @@ __all__ = [
     "FIXES_SUBSCRIPTION",
     "MAX_FIXES_PER_MESSAGE",
     "MAX_PAYLOAD_BYTES",
+    "MSGPACK_SUBSCRIPTION",
     "SOURCES",
     "STATUS_SUBSCRIPTION",
     "Fix",
@@ -303,5 +361,6 @@ __all__ = [
     "encode_payload",
     "fixes_topic",
     "is_status_topic",
+    "msgpack_topic",
     "status_topic",
 ]

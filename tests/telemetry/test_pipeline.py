@@ -260,3 +260,18 @@ def test_status_reports_raise_device_alerts_and_silence_raises_communication_los
     assert row == ("communication_loss", True)
     p.close()
     p2.close()
+
+
+def test_binary_payload_takes_the_same_path(database_url: str) -> None:
+    from telemetry.wire import encode_fix, encode_payload, msgpack_topic
+
+    _setup(database_url)
+    p = Pipeline(database_url)
+    payload = encode_payload([encode_fix(t_ms=T0 + k * 1000, lat=HOME[1], lon=HOME[0], acc=5.0, seq=k)
+                              for k in range(3)], binary=True)
+    out = p.process([InboundMessage(msgpack_topic("d1"), payload)])
+    assert out.stored == 3
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT lat, lon, accuracy_m, seq FROM positions ORDER BY device_time LIMIT 1").fetchone()
+    assert row == (HOME[1], HOME[0], 5.0, 0)
+    p.close()

@@ -90,3 +90,29 @@ def test_hostile_payloads_never_crash(payload: bytes) -> None:
         assert exc.reason
     else:
         assert all(e.reason for e in errors)
+
+
+def test_messagepack_topic_decodes_the_same_fields_and_is_smaller() -> None:
+    from telemetry.wire import msgpack_topic
+
+    batch = [encode_fix(t_ms=1764151200000 + k * 30_000, lat=41.2995 + k * 1e-5, lon=69.2401, acc=6.5, spd=1.2,
+                        hdg=90, seq=1000 + k) for k in range(10)]
+    as_json = encode_payload(batch)
+    as_mp = encode_payload(batch, binary=True)
+    fixes_json, _ = decode_fixes(TOPIC, as_json)
+    fixes_mp, errors = decode_fixes(msgpack_topic("dev-1"), as_mp)
+    assert not errors and fixes_mp == fixes_json
+    assert len(as_mp) < 0.35 * len(as_json)  # measured: 291 vs 1,030 bytes for 10 fixes (29 vs 101 for one)
+
+
+@pytest.mark.parametrize("payload", [b"\xc1", b"\x92\x01", b"\x91" * 5000 + b"\x00", b"\xc7\x01\x05x",
+                                     b"\x81\x01\x02", b"\xcb\x7f\xf8\x00\x00\x00\x00\x00\x00"])
+def test_hostile_messagepack_is_rejected(payload: bytes) -> None:
+    from telemetry.wire import msgpack_topic
+
+    try:
+        fixes, errors = decode_fixes(msgpack_topic("dev-1"), payload)
+    except DecodeError as exc:
+        assert exc.reason
+    else:
+        assert not fixes and errors
