@@ -123,7 +123,8 @@ class AlertPublic(BaseModel):
     device_id: str
     zone_id: str | None
     violation_id: int | None
-    fix_time: datetime
+    fix_time: datetime | None  # the stored fix behind the alert, or
+    status_time: datetime | None  # the stored status report behind a device-condition alert
     distance_m: float | None
     details: dict[str, Any]
     status: str

@@ -34,6 +34,7 @@ class IngestWorker:
         batch_max_ms: int = 20,
         on_batch: Callable[[BatchOutcome], None] | None = None,
         silence_check_s: float = 30.0,
+        retention_days: int | None = None,
     ) -> None:
         self._url = mqtt_url
         self._pipeline = pipeline
@@ -44,6 +45,8 @@ class IngestWorker:
         self._max_s = batch_max_ms / 1000.0
         self._on_batch = on_batch
         self._silence_check_s = silence_check_s
+        self._retention_days = retention_days
+        self._next_retention = time.monotonic() + 60.0
         self.connected = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -101,6 +104,7 @@ class IngestWorker:
                 if time.monotonic() >= next_check:
                     await self._check_silence(consumer)
                     next_check = time.monotonic() + self._silence_check_s
+                    await self._maybe_retention()
         finally:
             stop_task.cancel()
             if next_task is not None:
@@ -115,6 +119,18 @@ class IngestWorker:
             return
         if ids:
             log.info("communication loss: alerts %s", ids)
+
+    async def _maybe_retention(self) -> None:
+        """Daily retention on plain PostgreSQL, between batches."""
+        if self._retention_days is None or time.monotonic() < self._next_retention:
+            return
+        self._next_retention = time.monotonic() + 86_400.0
+        try:
+            deleted = await asyncio.to_thread(self._pipeline.run_retention, self._retention_days)
+        except StorageError as exc:
+            log.warning("%s", exc)
+            return
+        log.info("retention: deleted %d rows older than %d days (evidence kept)", deleted, self._retention_days)
 
     async def _flush(self, consumer: MqttConsumer, messages: list[aiomqtt.Message], stop: asyncio.Event) -> None:
         inbound = [InboundMessage(str(m.topic), bytes(m.payload) if isinstance(m.payload, bytes | bytearray)

@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--api-url", required=True)
     load.add_argument("--token")
 
+    dev = sub.add_parser("devices", help="device tools")
+    devs = dev.add_subparsers(dest="devices_command", required=True)
+    cred = devs.add_parser("credentials", help="create or rotate MQTT passwords for devices (printed once)")
+    cred.add_argument("device_ids", nargs="+")
+    cred.add_argument("--auth-dir", type=Path, help="the broker's password/ACL folder (default DATA_DIR/mqtt-auth)")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -76,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "simulate":
         return _simulate(args, settings)
+    if args.command == "devices":
+        from nazorat.services import CredentialStore
+
+        store = CredentialStore(args.auth_dir or Path(settings.data_dir) / "mqtt-auth")
+        store.write_acl()
+        for device_id in args.device_ids:
+            print(f"{device_id}\t{store.add_device(device_id)}")
+        print(f"written to {store.password_file}; send SIGHUP to mosquitto to reload", file=sys.stderr)
+        return 0
     if args.command == "zones":
         token = args.token or settings.api_token
         req = urllib.request.Request(args.api_url.rstrip("/") + "/zones/import", data=args.file.read_bytes(),
@@ -100,7 +115,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
-            demo_fleet=args.fleet, fleet_credentials=infra.device_credentials,
+            retention_days=settings.retention_days, demo_fleet=args.fleet, fleet_credentials=infra.device_credentials,
         ))
     finally:
         infra.stop()
@@ -123,6 +138,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ingest=not args.no_ingest, api=not args.no_api, client_id=args.client_id or settings.mqtt_client_id,
         shared_group=args.shared_group or settings.mqtt_shared_group,
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
+        retention_days=settings.retention_days,
     ))
     return 0
 

@@ -112,7 +112,7 @@ def load_or_create_token(data_dir: Path) -> str:
 async def serve(
     *, database_url: str, mqtt_url: str, mqtt_protocol: int, api_token: str, host: str, port: int,
     ingest: bool = True, api: bool = True, client_id: str = "nazorat-ingest", shared_group: str | None = None,
-    batch_max_messages: int = 500, batch_max_ms: int = 20, demo_fleet: int = 0,
+    batch_max_messages: int = 500, batch_max_ms: int = 20, demo_fleet: int = 0, retention_days: int | None = None,
     fleet_credentials: Callable[[list[str]], dict[str, str] | None] | None = None,
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
 ) -> None:
@@ -133,7 +133,7 @@ async def serve(
     if ingest:
         worker = IngestWorker(mqtt_url=mqtt_url, pipeline=pipeline, client_id=client_id, shared_group=shared_group,
                               protocol=mqtt_protocol, batch_max_messages=batch_max_messages,
-                              batch_max_ms=batch_max_ms)
+                              batch_max_ms=batch_max_ms, retention_days=retention_days)
         tasks.append(asyncio.create_task(worker.run(stop), name="ingest"))
     if server is not None:
         while not server.started:

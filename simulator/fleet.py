@@ -135,8 +135,11 @@ async def publish(mqtt_url: str, fleet: Fleet, *, interval_s: float = 1.0, durat
                 identifier=f"nazorat-sim-{rng.getrandbits(32):08x}"))
             clients = {d.device_id: shared for d in fleet.devices}
         else:
+            # each device's last will tells the engine at once when its connection dies
             clients = {d.device_id: await stack.enter_async_context(aiomqtt.Client(
-                host, port, username=d.device_id, password=credentials[d.device_id], identifier=d.device_id))
+                host, port, username=d.device_id, password=credentials[d.device_id], identifier=d.device_id,
+                will=aiomqtt.Will(status_topic(d.device_id),
+                                  json.dumps({"t": int(time.time() * 1000), "online": False}).encode(), qos=1)))
                 for d in fleet.devices}
         tick = 0
         while not (stop is not None and stop.is_set()):

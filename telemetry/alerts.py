@@ -12,7 +12,8 @@ from telemetry.errors import ConflictError, NotFoundError
 Row = dict[str, Any]
 RESOLUTIONS = ("confirmed", "false_alarm", "excused")
 _COLS = (
-    "id, kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, distance_m, details, status,"
+    "id, kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, status_time, distance_m, details,"
+    " status,"
     " created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution"
 )
 

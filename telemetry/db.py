@@ -7,6 +7,8 @@ from importlib import resources
 
 import psycopg
 
+from telemetry import timescale
+
 log = logging.getLogger(__name__)
 _LOCK_ID = 0x4E415A4F  # advisory lock: one migrator at a time
 
@@ -40,14 +42,11 @@ def upgrade(url: str) -> list[str]:
                     conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
                 applied.append(name)
                 log.info("applied migration %s", name)
+            with conn.transaction():
+                timescale.setup(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
     return applied
 
 
-def timescaledb_available(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
-    return row is not None
-
-
-__all__ = ["migrations", "timescaledb_available", "upgrade"]
+__all__ = ["migrations", "upgrade"]

@@ -33,7 +33,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from telemetry import metrics, plausibility
+from telemetry import metrics, plausibility, timescale
 from telemetry.conditions import DeviceCondition, Profile, assess
 from telemetry.errors import DecodeError, StorageError
 from telemetry.proximity import Position
@@ -415,6 +415,19 @@ class Pipeline:
                 "INSERT INTO device_presence (device_id, last_heard_at) SELECT unnest(%s::text[]), now()"
                 " ON CONFLICT (device_id) DO UPDATE SET last_heard_at = excluded.last_heard_at",
                 (sorted(devices),))
+
+    def run_retention(self, retention_days: int) -> int:
+        """Plain-PostgreSQL retention (TimescaleDB has its own policies). Returns rows deleted."""
+        try:
+            conn = self._connection()
+            if timescale.available(conn):
+                conn.commit()
+                return 0
+            conn.commit()
+            return timescale.delete_expired(conn, retention_days)
+        except psycopg.Error as exc:
+            self.close()
+            raise StorageError(f"retention failed: {exc}") from exc
 
     def check_silence(self) -> list[int]:
         """Raise ``communication_loss`` for devices not heard from within their profile's

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "nazorat-ingest"
     mqtt_shared_group: str | None = None
     data_dir: str = ".nazorat"
+    # keep fixes and status reports this long (evidence behind alerts is always kept)
+    retention_days: int = Field(1095, ge=1)
 
 
 __all__ = ["Settings"]

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import paho.mqtt.publish as mqtt_publish
 
-from telemetry.wire import fixes_topic
+from telemetry.wire import fixes_topic, status_topic
 from tests.conftest import Stack
 from tests.geofence.workloads import rect_ring
 
@@ -74,11 +74,18 @@ def test_exclusion_and_inclusion_alerts_compliant_fix_and_dead_letter(stack: Sta
         dead = wait_for(lambda: c.get("/dead-letters").json(), lambda d: len(d) >= 1)
         assert dead[0]["topic"] == fixes_topic("dev-c")
         assert "'t'" in dead[0]["reason"] or "lat" in dead[0]["reason"]
-        # still compliant, still no alert for subj-c
+        # still compliant, still no zone alert for subj-c
         assert not any(a["subject_id"] == "subj-c" for a in c.get("/alerts").json())
 
-        # every alert is backed by a stored fix
-        for a in c.get("/alerts").json():
+        # a strap opened on the device's status topic is an alert too, backed by the stored report
+        host, port = stack.mqtt_url.removeprefix("mqtt://").split(":")
+        mqtt_publish.single(status_topic("dev-c"), json.dumps({"t": t0 + 2000, "strap": "opened", "bat": 90}),
+                            qos=1, hostname=host, port=int(port))
+        strap = wait_for(lambda: c.get("/alerts", params={"subject_id": "subj-c"}).json(), lambda a: len(a) >= 1)
+        assert strap[0]["kind"] == "strap_opened" and strap[0]["status_time"] is not None
+
+        # every zone alert is backed by a stored fix
+        for a in [a for a in c.get("/alerts").json() if a["fix_time"] is not None]:
             times = {p["device_time"] for p in c.get(f"/subjects/{a['subject_id']}/positions").json()}
             assert a["fix_time"] in times
 

@@ -69,3 +69,23 @@ def test_devices_publish_only_under_their_own_id(secure_broker: tuple[MosquittoB
     assert got == ["nazorat/v1/devices/dev-a/fixes"]
     assert _connect(_client(broker, None, None), broker) != 0  # anonymous refused
     assert _connect(_client(broker, "dev-a", "wrong"), broker) != 0
+
+
+def test_credentials_tool_writes_logins_the_broker_accepts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    auth = tmp_path / "auth"
+    out = subprocess.run([sys.executable, "-m", "nazorat.cli", "devices", "credentials", "ankle-1", "ankle-2",
+                          "--auth-dir", str(auth)], check=True, capture_output=True, text=True).stdout
+    passwords = dict(line.split("\t") for line in out.strip().splitlines())
+    assert set(passwords) == {"ankle-1", "ankle-2"}
+    store = CredentialStore(auth)
+    store.engine_password()
+    broker = MosquittoBroker(tmp_path / "mq", password_file=store.password_file, acl_file=store.acl_file)
+    broker.start()
+    try:
+        assert _connect(_client(broker, "ankle-1", passwords["ankle-1"]), broker) == 0
+        assert _connect(_client(broker, "ankle-2", passwords["ankle-1"]), broker) != 0
+    finally:
+        broker.stop()
