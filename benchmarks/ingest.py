@@ -52,6 +52,7 @@ def _publisher(host: str, port: int, seconds: float, rate: float, out: Any) -> N
     sent = 0
     messages = 0
     start = time.time()
+    base_ms = int(start * 1000) - 3_600_000  # device times: an hour ago onwards, one second apart
     last_info = None
     d = 0
     while time.time() - start < seconds:
@@ -62,10 +63,10 @@ def _publisher(host: str, port: int, seconds: float, rate: float, out: Any) -> N
         batch = []
         for _ in range(PER_MESSAGE):
             seq[d] += 1
-            # device time must be unique per device, so it counts up from a fixed instant;
-            # the publish time (ms) rides in ``seq`` for the latency measurement
-            batch.append(f'{{"t":{1_700_000_000_000 + seq[d] * 1000},"lat":41.3,"lon":69.24,"acc":5,'
-                         f'"seq":{now_ms}}}')
+            # device time must be unique per device, so it counts up from a fixed recent instant
+            # (a stale one would be removed by retention); the publish time (ms) rides in
+            # ``seq`` for the latency measurement
+            batch.append(f'{{"t":{base_ms + seq[d] * 1000},"lat":41.3,"lon":69.24,"acc":5,"seq":{now_ms}}}')
         last_info = c.publish(topics[d], ("[" + ",".join(batch) + "]").encode(), qos=1)
         while len(c._out_messages) > 5000:  # keep paho's queue bounded
             time.sleep(0.001)

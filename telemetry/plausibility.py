@@ -9,13 +9,16 @@ drives zone state: a GPS glitch must not open a violation nor close one.
 
 from __future__ import annotations
 
-from telemetry.proximity import Position, distance_m
+import math
+
+from telemetry.proximity import Position
 from telemetry.wire import Fix
 
 MAX_SPEED_MPS = 70.0  # 252 km/h
 MAX_FUTURE_S = 300
 MAX_ACCURACY_M = 500.0
 ZERO_ISLAND_DEG = 0.01
+_M_PER_DEG_LAT = 111_195.0
 
 
 def flags(fix: Fix, previous: Position | None, now_ms: int) -> list[str]:
@@ -27,8 +30,12 @@ def flags(fix: Fix, previous: Position | None, now_ms: int) -> list[str]:
     if fix.accuracy_m > MAX_ACCURACY_M:
         out.append("poor_accuracy")
     if previous is not None and fix.time_ms > previous.t_ms and not out:
-        here = Position(fix.time_ms, fix.lon, fix.lat, fix.accuracy_m)
-        if distance_m(previous, here) > MAX_SPEED_MPS * (fix.time_ms - previous.t_ms) / 1000.0:
+        limit = MAX_SPEED_MPS * (fix.time_ms - previous.t_ms) / 1000.0
+        # a local flat-earth distance is within 0.5% here: plenty for a plausibility flag,
+        # and ten times cheaper than projecting both fixes (this runs for every fix)
+        dy = (fix.lat - previous.lat) * _M_PER_DEG_LAT
+        dx = (fix.lon - previous.lon) * _M_PER_DEG_LAT * math.cos(math.radians((fix.lat + previous.lat) / 2.0))
+        if dx * dx + dy * dy > limit * limit:
             out.append("teleport")
     return out
 

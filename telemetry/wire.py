@@ -120,21 +120,30 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not allowed")
 
 
-def _number(obj: dict[str, Any], key: str, lo: float, hi: float, *, required: bool,
-            lo_open: bool = False, hi_open: bool = False) -> float | None:
-    if key not in obj:
-        if required:
-            raise DecodeError(f"missing '{key}'")
-        return None
-    v = obj[key]
-    if isinstance(v, bool) or not isinstance(v, int | float):
+def _number(v: Any, key: str, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
+    """A present numeric field: a finite int or float (not bool) within [lo, hi]."""
+    t = type(v)
+    if t is float:
+        if not math.isfinite(v):
+            raise DecodeError(f"'{key}' must be finite")
+        f: float = v
+    elif t is int:
+        f = float(v)
+    else:
         raise DecodeError(f"'{key}' must be a number")
-    f = float(v)
-    if not math.isfinite(f):
-        raise DecodeError(f"'{key}' must be finite")
     if f < lo or f > hi or (lo_open and f == lo) or (hi_open and f == hi):
         raise DecodeError(f"'{key}' out of range")
     return f
+
+
+_ABSENT = object()  # optional field not sent (null is not "absent": it is rejected)
+
+
+def _required(obj: dict[str, Any], key: str) -> Any:
+    try:
+        return obj[key]
+    except KeyError:
+        raise DecodeError(f"missing '{key}'") from None
 
 
 def _integer(obj: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
@@ -172,31 +181,27 @@ def _time_ms(obj: dict[str, Any]) -> int:
 
 
 def decode_fix(device_id: str, obj: Any) -> Fix:
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise DecodeError("a fix must be a JSON object")
-    unknown = set(obj) - _ALLOWED_KEYS
-    if unknown:
-        raise DecodeError(f"unknown keys {sorted(unknown)[:5]}")
-    if "v" in obj and (isinstance(obj["v"], bool) or obj["v"] != 1):
+    if not _ALLOWED_KEYS.issuperset(obj):
+        raise DecodeError(f"unknown keys {sorted(set(obj) - _ALLOWED_KEYS)[:5]}")
+    get = obj.get
+    version = get("v")
+    if version is not None and (type(version) is not int or version != 1):
         raise DecodeError("unsupported payload version")
-    src = obj.get("src", "gps")
+    src = get("src", "gps")
     if src not in SOURCES:
         raise DecodeError("'src' must be gps, cell or wifi")
-    lat = _number(obj, "lat", -90.0, 90.0, required=True)
-    lon = _number(obj, "lon", -180.0, 180.0, required=True)
-    acc = _number(obj, "acc", 0.0, 100_000.0, required=True, lo_open=True)
-    assert lat is not None and lon is not None and acc is not None
+    lat = _number(_required(obj, "lat"), "lat", -90.0, 90.0)
+    lon = _number(_required(obj, "lon"), "lon", -180.0, 180.0)
+    acc = _number(_required(obj, "acc"), "acc", 0.0, 100_000.0, True)
+    spd = get("spd", _ABSENT)
+    hdg = get("hdg", _ABSENT)
     return Fix(
-        device_id=device_id,
-        time_ms=_time_ms(obj),
-        lat=lat,
-        lon=lon,
-        accuracy_m=acc,
-        speed_mps=_number(obj, "spd", 0.0, 1000.0, required=False),
-        heading_deg=_number(obj, "hdg", 0.0, 360.0, required=False, hi_open=True),
-        source=src,
-        seq=_integer(obj, "seq", 0, 2**63 - 1),
-        satellites=_integer(obj, "sat", 0, 255),
+        device_id, _time_ms(obj), lat, lon, acc,
+        None if spd is _ABSENT else _number(spd, "spd", 0.0, 1000.0),
+        None if hdg is _ABSENT else _number(hdg, "hdg", 0.0, 360.0, False, True),
+        src, _integer(obj, "seq", 0, 2**63 - 1), _integer(obj, "sat", 0, 255),
     )
 
 
@@ -305,9 +310,11 @@ def decode_status(topic: str, payload: bytes) -> Status:
         raise DecodeError("'case' must be closed or open", topic=topic)
     return Status(
         device_id=device_id, time_ms=_time_ms(obj),
-        battery_pct=_number(obj, "bat", 0.0, 100.0, required=False), charging=_flag(obj, "chg"),
+        battery_pct=None if "bat" not in obj else _number(obj["bat"], "bat", 0.0, 100.0),
+        charging=_flag(obj, "chg"),
         strap=strap, case_open=None if case is None else case == "open",
-        gsm_dbm=_number(obj, "gsm", -150.0, 0.0, required=False), gps_fix=_flag(obj, "gps"),
+        gsm_dbm=None if "gsm" not in obj else _number(obj["gsm"], "gsm", -150.0, 0.0),
+        gps_fix=_flag(obj, "gps"),
         online=_flag(obj, "online"),
     )
 

@@ -45,11 +45,17 @@ def test_round_trip_of_encoder() -> None:
         ({"src": "gnss"}, "'src' must be gps, cell or wifi"),
         ({"extra": 1}, "unknown keys ['extra']"),
         ({"hdg": 360}, "'hdg' out of range"),
+        ({"spd": None}, "'spd' must be a number"),
     ],
 )
 def test_rejections_carry_a_reason(change: dict[str, object], reason: str) -> None:
     fixes, errors = decode_fixes(TOPIC, json.dumps({**GOOD, **change}).encode())
     assert not fixes and errors[0].reason == reason
+
+
+def test_overflowing_number_is_not_finite() -> None:
+    fixes, errors = decode_fixes(TOPIC, b'{"t": 1764151200000, "lat": 1e400, "lon": 69.2, "acc": 5}')
+    assert not fixes and errors[0].reason == "'lat' must be finite"
 
 
 def test_bad_fix_in_batch_rejects_only_itself() -> None:
