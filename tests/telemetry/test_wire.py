@@ -122,3 +122,15 @@ def test_hostile_messagepack_is_rejected(payload: bytes) -> None:
         assert exc.reason
     else:
         assert not fixes and errors
+
+
+def test_json_schemas_list_exactly_the_fields_the_decoder_accepts() -> None:
+    from pathlib import Path
+
+    from telemetry import wire
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+    fix = json.loads((docs / "fix.v1.json").read_text())["$defs"]["fix"]
+    status = json.loads((docs / "status.v1.json").read_text())
+    assert set(fix["properties"]) == wire._ALLOWED_KEYS and set(fix["required"]) == {"t", "lat", "lon", "acc"}
+    assert set(status["properties"]) == wire._STATUS_KEYS
