@@ -30,6 +30,8 @@ INSIDE = 1
 UNCERTAIN = 2
 INACTIVE = 3
 
+SEG_BOUNDARY = -1
+
 SHAPE_POLYGON = 0
 SHAPE_CIRCLE = 1
 
@@ -61,6 +63,27 @@ def segment_distance(px: float, py: float, ax: float, ay: float, bx: float, by: 
     return abs(s) * math.sqrt(len2)
 
 
+@njit(**{**NJIT_NO_NRT, "inline": "always"})  # scalars only: inlining costs no refcounts
+def ray_crossing(px: float, py: float, x1: float, y1: float, x2: float, y2: float) -> int:
+    """GEOS's ``RayCrossingCounter::countSegment`` for one segment and the rightward ray
+    from p: SEG_BOUNDARY when p lies on the segment, 1 when the ray crosses it, else 0.
+    Exact: the only arithmetic is the exact orientation predicate."""
+    if x1 < px and x2 < px:
+        return 0
+    if px == x2 and py == y2:
+        return SEG_BOUNDARY
+    if y1 == py and y2 == py:
+        return SEG_BOUNDARY if min(x1, x2) <= px <= max(x1, x2) else 0
+    if (y1 > py and y2 <= py) or (y2 > py and y1 <= py):
+        sign = orient_sign(x1, y1, x2, y2, px, py)
+        if sign == 0:
+            return SEG_BOUNDARY
+        if y2 < y1:
+            sign = -sign
+        return 1 if sign > 0 else 0
+    return 0
+
+
 @njit(**NJIT_NO_NRT)
 def locate_in_rings(
     px: float, py: float, vx: np.ndarray, vy: np.ndarray, ring_off: np.ndarray, r0: int, r1: int
@@ -73,24 +96,10 @@ def locate_in_rings(
             y1 = vy[i]
             x2 = vx[i + 1]
             y2 = vy[i + 1]
-            if x1 < px and x2 < px:
-                continue
-            if px == x2 and py == y2:
+            c = ray_crossing(px, py, x1, y1, x2, y2)
+            if c == SEG_BOUNDARY:
                 return LOC_BOUNDARY
-            if y1 == py and y2 == py:
-                lo = min(x1, x2)
-                hi = max(x1, x2)
-                if lo <= px <= hi:
-                    return LOC_BOUNDARY
-                continue
-            if (y1 > py and y2 <= py) or (y2 > py and y1 <= py):
-                sign = orient_sign(x1, y1, x2, y2, px, py)
-                if sign == 0:
-                    return LOC_BOUNDARY
-                if y2 < y1:
-                    sign = -sign
-                if sign > 0:
-                    crossings += 1
+            crossings += c
     return LOC_INTERIOR if crossings % 2 == 1 else LOC_EXTERIOR
 
 
@@ -217,22 +226,12 @@ def locate_beyond_slabs(px: float, py: float, z: int, limit: float, vx: np.ndarr
             near = not (px < min(x1, x2) - g or px > max(x1, x2) + g or py < min(y1, y2) - g or py > max(y1, y2) + g)
             if near and segment_distance(px, py, x1, y1, x2, y2) <= limit:
                 return LOC_BOUNDARY
-            if k != home or (x1 < px and x2 < px):
+            if k != home:
                 continue
-            if px == x2 and py == y2:
+            c = ray_crossing(px, py, x1, y1, x2, y2)
+            if c == SEG_BOUNDARY:
                 return LOC_BOUNDARY
-            if y1 == py and y2 == py:
-                if min(x1, x2) <= px <= max(x1, x2):
-                    return LOC_BOUNDARY
-                continue
-            if (y1 > py and y2 <= py) or (y2 > py and y1 <= py):
-                sign = orient_sign(x1, y1, x2, y2, px, py)
-                if sign == 0:
-                    return LOC_BOUNDARY
-                if y2 < y1:
-                    sign = -sign
-                if sign > 0:
-                    crossings += 1
+            crossings += c
     return LOC_INTERIOR if crossings % 2 == 1 else LOC_EXTERIOR
 
 

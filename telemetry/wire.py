@@ -209,6 +209,16 @@ _BINARY_FIELDS = ("t", "lat", "lon", "acc", "spd", "hdg", "src", "seq")
 _BINARY_SCALE = {"lat": 1e7, "lon": 1e7, "acc": 10.0, "spd": 100.0, "hdg": 10.0}
 
 
+def _load_json(topic: str, payload: bytes) -> Any:
+    """Strict JSON: NaN and Infinity are refused, as are invalid UTF-8 and deep nesting."""
+    try:
+        return json.loads(payload, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise DecodeError("JSON nested too deeply", topic=topic) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not valid JSON: {str(exc)[:120]}", topic=topic) from exc
+
+
 def _load_msgpack(topic: str, payload: bytes) -> Any:
     """The compact binary form: a fix is a MessagePack array of integers
     ``[t_ms, lat_e7, lon_e7, acc_dm, spd_cm_s|nil, hdg_decideg|nil, src, seq|nil]``
@@ -253,12 +263,7 @@ def decode_fixes(topic: str, payload: bytes) -> tuple[list[Fix], list[FixError]]
         doc = _load_msgpack(topic, payload)
         doc = doc[0] if len(doc) == 1 else doc
     else:
-        try:
-            doc = json.loads(payload, parse_constant=_reject_constant)
-        except RecursionError as exc:
-            raise DecodeError("JSON nested too deeply", topic=topic) from exc
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DecodeError(f"not valid JSON: {str(exc)[:120]}", topic=topic) from exc
+        doc = _load_json(topic, payload)
     items = doc if isinstance(doc, list) else [doc]
     if not isinstance(doc, list | dict):
         raise DecodeError("payload must be a JSON object or array", topic=topic)
@@ -291,12 +296,7 @@ def decode_status(topic: str, payload: bytes) -> Status:
     device_id = device_from_topic(topic, STATUS_SUFFIX)
     if len(payload) > 4096:
         raise DecodeError("status payload too large", topic=topic)
-    try:
-        obj = json.loads(payload, parse_constant=_reject_constant)
-    except RecursionError as exc:
-        raise DecodeError("JSON nested too deeply", topic=topic) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DecodeError(f"not valid JSON: {str(exc)[:120]}", topic=topic) from exc
+    obj = _load_json(topic, payload)
     if not isinstance(obj, dict):
         raise DecodeError("a status must be a JSON object", topic=topic)
     unknown = set(obj) - _STATUS_KEYS
