@@ -132,6 +132,11 @@ class RuleEngine:
         watched |= {evaluable[i].device_id for i in np.unique(pair_fix[violating])}
         watched |= {evaluable[i].device_id for i in crossings}
         global_ids = {zs.zone_ids[z] for z in zs.arrays.global_ids}
+        # per device, the global zones it has something open or pending on (kept current below)
+        global_keys: dict[str, set[str]] = {}
+        for dev, rule in {*self.open, *self.pending}:
+            if rule in global_ids:
+                global_keys.setdefault(dev, set()).add(rule)
         off = ev.pair_offsets
         for i, f in enumerate(evaluable):
             if f.device_id not in watched:
@@ -142,6 +147,8 @@ class RuleEngine:
                 zone_id = zs.zone_ids[ev.pair_zone[p]]
                 st = int(state[p])
                 listed[zone_id] = st
+                if zone_id in global_ids:
+                    global_keys.setdefault(f.device_id, set()).add(zone_id)
                 if st == ZoneState.INACTIVE:
                     signal = RULE_OFF
                 elif f.source != "gps" or st == ZoneState.UNCERTAIN:
@@ -157,11 +164,14 @@ class RuleEngine:
                         f.device_id, sid, zone_id, action, _position(f), f.source, zone_id=zone_id,
                         kind=alert_kind, distance_m=abs(d) if np.isfinite(d) else None))
             # a global zone not listed for this fix is OUTSIDE it
-            for dev, rule in [k for k in {*self.open, *self.pending, *plan.pending}
-                              if k[0] == f.device_id and k[1] in global_ids and k[1] not in listed]:
-                if f.source == "gps" and self._step(plan, (dev, rule), COMPLIANT, f.time_ms,
+            for rule in [r for r in global_keys.get(f.device_id, ()) if r not in listed]:
+                key = (f.device_id, rule)
+                if not (self._is_open(plan, key) or self._pending(plan, key)):
+                    continue
+                if f.source == "gps" and self._step(plan, key, COMPLIANT, f.time_ms,
                                                     snap.zone_dwell.get(rule, DEFAULT_DWELL)) == "close":
-                    plan.transitions.append(Transition(dev, sid, rule, "close", _position(f), f.source, zone_id=rule))
+                    plan.transitions.append(Transition(f.device_id, sid, rule, "close", _position(f), f.source,
+                                                       zone_id=rule))
             for z in crossings.get(i, ()):
                 zone_id = zs.zone_ids[z]
                 if self._is_open(plan, (f.device_id, zone_id)) or listed.get(zone_id, ZoneState.OUTSIDE) != ZoneState.OUTSIDE:

@@ -275,3 +275,16 @@ def test_binary_payload_takes_the_same_path(database_url: str) -> None:
         row = conn.execute("SELECT lat, lon, accuracy_m, seq FROM positions ORDER BY device_time LIMIT 1").fetchone()
     assert row == (HOME[1], HOME[0], 5.0, 0)
     p.close()
+
+
+def test_global_zone_violation_closes_when_the_fix_is_far_enough_not_to_be_listed(database_url: str) -> None:
+    _setup(database_url)
+    with psycopg.connect(database_url) as conn:  # a school every subject must avoid (no category: all)
+        conn.execute("INSERT INTO zones (id, name, kind, geometry, radius_m) VALUES ('school', 'school', 'exclusion',"
+                     " %s, 200)", (json.dumps({"type": "Point", "coordinates": list(VICTIM_HOME)}),))
+    p = Pipeline(database_url)
+    out = p.process([msg(T0, *VICTIM_HOME)])
+    assert [a["zone_id"] for a in out.alerts if a["kind"] == "exclusion_zone_entered"] == ["school"]
+    p.process([msg(T0 + 120_000, *HOME), msg(T0 + 240_000, *HOME)])  # 1.7 km away: two compliant fixes
+    assert _count(database_url, "SELECT count(*) FROM violations WHERE zone_id = 'school' AND closed_at IS NOT NULL") == 1
+    p.close()
