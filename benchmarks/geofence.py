@@ -186,9 +186,9 @@ def run(mode: str, repeats: int) -> dict[str, Any]:
     t = time.perf_counter()
     peer_states, peer_hits = peer.evaluate(*args)
     peer_s = time.perf_counter() - t
-    counts = np.diff(ev.pair_offsets)
+    counts = ev.fix_count
     ours_subject = np.empty((n_fix, 3), np.int8)
-    starts = ev.pair_offsets[:-1]
+    starts = ev.fix_start
     for j in range(3):
         assert (ev.pair_zone[starts + j] == 3 * w.subject + j).all()
         ours_subject[:, j] = ev.pair_state[starts + j]

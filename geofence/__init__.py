@@ -7,6 +7,7 @@ from geofence.compile import DEFAULT_TIMEZONE, ZoneSet, compile_zones
 from geofence.errors import EvaluationInputError, GeofenceError, ZoneGeometryError
 from geofence.evaluate import Evaluation, ZoneState, evaluate, evaluate_xy, locate, path_crosses
 from geofence.projection import project, project_with_pyproj, scale_factor
+from geofence.warmup import warm_up
 from geofence.zones import (
     AuthorisedAbsence,
     SubjectRules,
@@ -38,4 +39,5 @@ __all__ = [
     "project_with_pyproj",
     "scale_factor",
     "validate_zone",
+    "warm_up",
 ]

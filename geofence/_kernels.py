@@ -199,65 +199,14 @@ def build_slabs(
 
 
 @njit(**NJIT_NO_NRT)
-def locate_beyond_slabs(px: float, py: float, z: int, limit: float, vx: np.ndarray, vy: np.ndarray,
-                        bbox: np.ndarray, zone_slab_off: np.ndarray, slab_h: np.ndarray, slab_off: np.ndarray,
-                        slab_seg: np.ndarray) -> int:
-    """LOC_BOUNDARY (meaning "within ``limit`` of the boundary", boundary included) as
-    soon as a segment is that close, else the exact location (every segment is then
-    farther than ``limit``): the decisions of ``locate_in_rings`` followed by
-    ``boundary_distance_within``, in one pass and only over the zone's slabs within
-    ``limit`` of py. Crossings are counted in the slab holding py alone, which lists
-    every segment a horizontal ray from p can cross or that can contain p, so a segment
-    listed in several slabs counts once."""
-    g = limit + _BBOX_SLACK
-    ns = zone_slab_off[z + 1] - zone_slab_off[z]
-    base = zone_slab_off[z]
-    y0 = bbox[z, 1]
-    h = slab_h[z]
-    home = _slab_of(py, y0, h, ns)
-    crossings = 0
-    for k in range(_slab_of(py - g, y0, h, ns), _slab_of(py + g, y0, h, ns) + 1):
-        for e in range(slab_off[base + k], slab_off[base + k + 1]):
-            i = slab_seg[e]
-            x1 = vx[i]
-            y1 = vy[i]
-            x2 = vx[i + 1]
-            y2 = vy[i + 1]
-            near = not (px < min(x1, x2) - g or px > max(x1, x2) + g or py < min(y1, y2) - g or py > max(y1, y2) + g)
-            if near and segment_distance(px, py, x1, y1, x2, y2) <= limit:
-                return LOC_BOUNDARY
-            if k != home:
-                continue
-            c = ray_crossing(px, py, x1, y1, x2, y2)
-            if c == SEG_BOUNDARY:
-                return LOC_BOUNDARY
-            crossings += c
-    return LOC_INTERIOR if crossings % 2 == 1 else LOC_EXTERIOR
-
-
-@njit(**NJIT_NO_NRT)
-def classify_point(
-    px: float,
-    py: float,
-    margin: float,
-    z: int,
-    shape: np.ndarray,
-    bbox: np.ndarray,
-    circle: np.ndarray,
-    core: np.ndarray,
-    zone_ring_off: np.ndarray,
-    ring_off: np.ndarray,
-    vx: np.ndarray,
-    vy: np.ndarray,
-    slabs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    exact: bool,
-) -> tuple[int, float]:
-    """State of p against zone z with an uncertainty margin (projected metres).
+def classify_exact(px: float, py: float, margin: float, z: int, shape: np.ndarray, circle: np.ndarray,
+                   zone_ring_off: np.ndarray, ring_off: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tuple[int, float]:
+    """State of p against zone z with an uncertainty margin (projected metres), and the
+    signed distance to the boundary (negative inside), computed over every segment.
 
     INSIDE when p is in the interior and farther than ``margin`` from the boundary,
-    OUTSIDE when in the exterior and farther than ``margin``, else UNCERTAIN.
-    The second value is the signed distance to the boundary (negative inside) when
-    ``exact`` is set, else NaN where it was not needed.
+    OUTSIDE when in the exterior and farther than ``margin``, else UNCERTAIN. The fast
+    path (``_classify_fast``) decides the same states without the exact distance.
     """
     if shape[z] == SHAPE_CIRCLE:
         dx = px - circle[z, 0]
@@ -266,90 +215,20 @@ def classify_point(
         rad = circle[z, 2]
         d = abs(dc - rad)
         if dc < rad:
-            state = INSIDE if d > margin else UNCERTAIN
-            return state, -d
+            return (INSIDE if d > margin else UNCERTAIN), -d
         if dc > rad:
-            state = OUTSIDE if d > margin else UNCERTAIN
-            return state, d
+            return (OUTSIDE if d > margin else UNCERTAIN), d
         return UNCERTAIN, 0.0
-    g = margin + _BBOX_SLACK
-    if not exact and (
-        px < bbox[z, 0] - g or px > bbox[z, 2] + g or py < bbox[z, 1] - g or py > bbox[z, 3] + g
-    ):
-        return OUTSIDE, np.nan
-    if not exact:
-        # the zone's core disc lies in its interior: a point whose margin disc fits inside
-        # it is INSIDE without touching a vertex (the common case: a person at home)
-        dx = px - core[z, 0]
-        dy = py - core[z, 1]
-        if math.sqrt(dx * dx + dy * dy) + g < core[z, 2]:
-            return INSIDE, np.nan
     r0 = zone_ring_off[z]
     r1 = zone_ring_off[z + 1]
-    if not exact:
-        loc = locate_beyond_slabs(px, py, z, margin, vx, vy, bbox, slabs[0], slabs[1], slabs[2], slabs[3])
-        if loc == LOC_BOUNDARY:
-            return UNCERTAIN, np.nan
-        return (INSIDE if loc == LOC_INTERIOR else OUTSIDE), np.nan
     loc = locate_in_rings(px, py, vx, vy, ring_off, r0, r1)
     if loc == LOC_BOUNDARY:
         return UNCERTAIN, 0.0
-    d = boundary_distance_within(px, py, vx, vy, ring_off, r0, r1, margin, exact)
+    d = boundary_distance_within(px, py, vx, vy, ring_off, r0, r1, margin, True)
     sd = -d if loc == LOC_INTERIOR else d
     if d <= margin:
-        return UNCERTAIN, (sd if exact else np.nan)
-    if not exact:
-        sd = np.nan
+        return UNCERTAIN, sd
     return (INSIDE if loc == LOC_INTERIOR else OUTSIDE), sd
-
-
-@njit(**NJIT_NO_NRT)
-def utc_offset(tz_off: np.ndarray, tz_at: np.ndarray, tz_val: np.ndarray, tz: int, t: int) -> int:
-    """UTC offset (seconds) of time zone ``tz`` at epoch second ``t`` from its transition table."""
-    a = tz_off[tz]
-    b = tz_off[tz + 1]
-    j = int(np.searchsorted(tz_at[a:b], t, side="right")) - 1
-    if j < 0:  # noqa: PLR1730 - keeps numba's integer type
-        j = 0
-    return tz_val[a + j]
-
-
-@njit(**NJIT_NO_NRT)
-def zone_active(
-    z: int,
-    s: int,
-    t: int,
-    zone_tz: np.ndarray,
-    win_off: np.ndarray,
-    win: np.ndarray,
-    tz_off: np.ndarray,
-    tz_at: np.ndarray,
-    tz_val: np.ndarray,
-    subj_term: np.ndarray,
-    exc_off: np.ndarray,
-    exc: np.ndarray,
-) -> bool:
-    """Whether zone z's rule applies to subject s at epoch second t.
-
-    All must agree: inside the subject's term, no authorised exception covers t (for
-    this zone or for all zones), and t falls in one of the zone's weekly windows in the
-    zone's local time (no windows = always).
-    """
-    if t < subj_term[s, 0] or t >= subj_term[s, 1]:
-        return False
-    for e in range(exc_off[s], exc_off[s + 1]):
-        if exc[e, 0] <= t < exc[e, 1] and (exc[e, 2] < 0 or exc[e, 2] == z):
-            return False
-    a = win_off[z]
-    b = win_off[z + 1]
-    if a == b:
-        return True
-    local = t + utc_offset(tz_off, tz_at, tz_val, zone_tz[z], t)
-    sow = (local + _MONDAY_OFFSET_S) % _SECONDS_PER_WEEK
-    for w in range(a, b):  # noqa: SIM110 - numba compiles loops, not generator any()
-        if win[w, 0] <= sow < win[w, 1]:
-            return True
-    return False
 
 
 @njit(**NJIT_PARALLEL)
@@ -378,59 +257,241 @@ def zone_cores(
     return core
 
 
-@njit(**NJIT)
-def counting_rank(keys: np.ndarray, n_keys: int) -> np.ndarray:
-    """Stable O(N + K) counting sort, as each element's position in key order (keys
-    -1..n_keys-1; -1 first). Both passes read ``keys`` sequentially."""
-    counts = np.zeros(n_keys + 2, dtype=np.int64)
-    for i in range(keys.shape[0]):
-        counts[keys[i] + 2] += 1
-    for k in range(1, n_keys + 2):
-        counts[k] += counts[k - 1]
-    rank = np.empty(keys.shape[0], dtype=np.int64)
-    for i in range(keys.shape[0]):
-        k = keys[i] + 1
-        rank[i] = counts[k]
-        counts[k] += 1
-    return rank
+# Columns of ``zone_rec``: what the evaluator reads of a zone, packed in one row so that
+# a zone costs a few adjacent cache lines instead of one line in each of a dozen arrays.
+# Integers are stored as floats (exact below 2**53).
+REC_SHAPE = 0
+REC_X0 = 1  # bounding box x0, y0, x1, y1
+REC_Y0 = 2
+REC_X1 = 3
+REC_Y1 = 4
+REC_CX = 5  # circle: centre and radius; polygon: the interior core disc (r = 0: none)
+REC_CY = 6
+REC_CR = 7
+REC_K = 8  # scale factor
+REC_BUFFER = 9  # buffer margin (ground metres)
+REC_WIN_A = 10  # weekly windows win[a:b]
+REC_WIN_B = 11
+REC_TZ = 12
+REC_SLAB = 13  # first slab, slab count, slab height
+REC_NSLAB = 14
+REC_SLAB_H = 15
+REC_RASTER = 16  # first cell of the distance raster, or -1
+REC_CELL_W = 17
+REC_CELL_H = 18
+REC_RASTER_STEP = 19  # metres per unit of the raster's distances
+REC_COLUMNS = 20
+
+# Side of the per-zone distance raster (cells per axis) of inclusion polygons, and its
+# resolution: distances are stored as int8 multiples of (cell side / RASTER_STEPS), so a
+# zone's raster is 256 bytes and the rasters of 100,000 homes stay near the cache.
+RASTER_SIDE = 16
+RASTER_STEPS = 8
+RASTER_MAX = 127
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _raster_cell(px: float, py: float, x0: float, y0: float, w: float, h: float, side: int) -> tuple[int, int]:
+    """Raster cell (column, row) of p, clamped to the raster: the same formula at build and query."""
+    ix = int(math.floor((px - x0) / w))
+    iy = int(math.floor((py - y0) / h))
+    return min(max(ix, 0), side - 1), min(max(iy, 0), side - 1)
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _raster_centre(ix: int, iy: int, x0: float, y0: float, w: float, h: float) -> tuple[float, float]:
+    return x0 + (ix + 0.5) * w, y0 + (iy + 0.5) * h
+
+
+@njit(**NJIT_PARALLEL)
+def build_rasters(zone_rec: np.ndarray, raster_zones: np.ndarray, zone_ring_off: np.ndarray, ring_off: np.ndarray,
+                  vx: np.ndarray, vy: np.ndarray, side: int) -> np.ndarray:
+    """Distance to the boundary at the centre of each cell of a side x side raster over
+    each listed zone's box, as int8 v: the distance d lies in [|v|, |v| + 1) raster steps
+    (|v| = RASTER_MAX: at least that), the centre is interior for v < 0 and exterior for
+    v > 0 (v = 0: too near the boundary to say). The evaluator bounds a point's distance
+    by the centre's plus or minus its offset from the centre (distance is 1-Lipschitz)
+    and reads no vertex when that bound already decides the state."""
+    cells = side * side
+    out = np.empty(raster_zones.shape[0] * cells, dtype=np.int8)
+    for q in prange(raster_zones.shape[0]):
+        z = raster_zones[q]
+        x0 = zone_rec[z, REC_X0]
+        y0 = zone_rec[z, REC_Y0]
+        w = zone_rec[z, REC_CELL_W]
+        h = zone_rec[z, REC_CELL_H]
+        step = zone_rec[z, REC_RASTER_STEP]
+        r0 = zone_ring_off[z]
+        r1 = zone_ring_off[z + 1]
+        for iy in range(side):
+            for ix in range(side):
+                cx, cy = _raster_centre(ix, iy, x0, y0, w, h)
+                d = boundary_distance_within(cx, cy, vx, vy, ring_off, r0, r1, 0.0, True)
+                loc = locate_in_rings(cx, cy, vx, vy, ring_off, r0, r1)
+                k = min(RASTER_MAX, int(math.floor(d / step)))
+                out[q * cells + iy * side + ix] = -k if loc == LOC_INTERIOR else (k if loc == LOC_EXTERIOR else 0)
+    return out
+
+
+# The raster decides only with this much to spare (relative, absolute metres): far above
+# the rounding of the float64 distances and offsets behind it (~1e-9 m)
+_RASTER_REL = 2.0**-20
+_RASTER_ABS = 1e-6
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _raster_state(px: float, py: float, margin: float, z: int, rec: np.ndarray, raster: np.ndarray) -> int:
+    """INSIDE / OUTSIDE / UNCERTAIN when the zone's raster decides p's state, else -1."""
+    base = int(rec[z, REC_RASTER])
+    if base < 0:
+        return -1
+    x0 = rec[z, REC_X0]
+    y0 = rec[z, REC_Y0]
+    w = rec[z, REC_CELL_W]
+    h = rec[z, REC_CELL_H]
+    ix, iy = _raster_cell(px, py, x0, y0, w, h, RASTER_SIDE)
+    cx, cy = _raster_centre(ix, iy, x0, y0, w, h)
+    v = int(raster[base + iy * RASTER_SIDE + ix])
+    k = abs(v)
+    step = rec[z, REC_RASTER_STEP]
+    d_lo = k * step
+    d_hi = (k + 1) * step if k < RASTER_MAX else np.inf
+    dx = px - cx
+    dy = py - cy
+    offset = math.sqrt(dx * dx + dy * dy)
+    if v != 0 and d_lo - offset - d_lo * _RASTER_REL - _RASTER_ABS > margin + _BBOX_SLACK:
+        # the disc around the centre through p misses the boundary: p is on the centre's
+        # side and farther than the margin from the boundary
+        return INSIDE if v < 0 else OUTSIDE
+    if d_hi + offset + d_hi * _RASTER_REL + _RASTER_ABS < margin - _BBOX_SLACK:
+        return UNCERTAIN  # a boundary point lies within the margin of p
+    return -1
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _classify_fast(px: float, py: float, acc: float, z: int, rec: np.ndarray, raster: np.ndarray, vx: np.ndarray,
+                   vy: np.ndarray, slab_off: np.ndarray, slab_seg: np.ndarray) -> tuple[int, float]:
+    """``classify_point`` without exact distances, from the packed zone row: circle, box
+    rejection, core disc, distance raster, then the slab scan. Returns (state, distance):
+    the signed distance for circles (it comes for free), NaN for polygons."""
+    margin = (acc + rec[z, REC_BUFFER]) * rec[z, REC_K]
+    if rec[z, REC_SHAPE] == SHAPE_CIRCLE:
+        dx = px - rec[z, REC_CX]
+        dy = py - rec[z, REC_CY]
+        dc = math.sqrt(dx * dx + dy * dy)
+        rad = rec[z, REC_CR]
+        d = abs(dc - rad)
+        if dc < rad:
+            return (INSIDE if d > margin else UNCERTAIN), -d
+        if dc > rad:
+            return (OUTSIDE if d > margin else UNCERTAIN), d
+        return UNCERTAIN, 0.0
+    g = margin + _BBOX_SLACK
+    if px < rec[z, REC_X0] - g or px > rec[z, REC_X1] + g or py < rec[z, REC_Y0] - g or py > rec[z, REC_Y1] + g:
+        return OUTSIDE, np.nan
+    dx = px - rec[z, REC_CX]
+    dy = py - rec[z, REC_CY]
+    if math.sqrt(dx * dx + dy * dy) + g < rec[z, REC_CR]:
+        return INSIDE, np.nan
+    state = _raster_state(px, py, margin, z, rec, raster)
+    if state >= 0:
+        return state, np.nan
+    loc = _locate_beyond(px, py, margin, int(rec[z, REC_SLAB]), int(rec[z, REC_NSLAB]), rec[z, REC_Y0],
+                         rec[z, REC_SLAB_H], vx, vy, slab_off, slab_seg)
+    if loc == LOC_BOUNDARY:
+        return UNCERTAIN, np.nan
+    return (INSIDE if loc == LOC_INTERIOR else OUTSIDE), np.nan
 
 
 @njit(**NJIT_NO_NRT)
-def _global_cell(grid: np.ndarray, px: float, py: float) -> int:
-    """Index of the grid cell holding p (grid = x0, y0, cell size, nx, ny), or -1 outside."""
+def _locate_beyond(px: float, py: float, limit: float, base: int, ns: int, y0: float, h: float, vx: np.ndarray,
+                   vy: np.ndarray, slab_off: np.ndarray, slab_seg: np.ndarray) -> int:
+    """LOC_BOUNDARY (meaning "within ``limit`` of the boundary", boundary included) as
+    soon as a segment is that close, else the exact location (every segment is then
+    farther than ``limit``): the decisions of ``locate_in_rings`` followed by
+    ``boundary_distance_within``, in one pass and only over the zone's slabs (``ns``
+    of height ``h`` from ``y0``, entries from ``base``) within ``limit`` of py.
+    Crossings are counted in the slab holding py alone, which lists every segment a
+    horizontal ray from p can cross or that can contain p, so a segment listed in
+    several slabs counts once."""
+    g = limit + _BBOX_SLACK
+    home = _slab_of(py, y0, h, ns)
+    crossings = 0
+    for k in range(_slab_of(py - g, y0, h, ns), _slab_of(py + g, y0, h, ns) + 1):
+        for e in range(slab_off[base + k], slab_off[base + k + 1]):
+            i = slab_seg[e]
+            x1 = vx[i]
+            y1 = vy[i]
+            x2 = vx[i + 1]
+            y2 = vy[i + 1]
+            near = not (px < min(x1, x2) - g or px > max(x1, x2) + g or py < min(y1, y2) - g or py > max(y1, y2) + g)
+            if near and segment_distance(px, py, x1, y1, x2, y2) <= limit:
+                return LOC_BOUNDARY
+            if k != home:
+                continue
+            c = ray_crossing(px, py, x1, y1, x2, y2)
+            if c == SEG_BOUNDARY:
+                return LOC_BOUNDARY
+            crossings += c
+    return LOC_INTERIOR if crossings % 2 == 1 else LOC_EXTERIOR
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _windows_active(z: int, t: int, rec: np.ndarray, win: np.ndarray, tz_off: np.ndarray, tz_at: np.ndarray,
+                    tz_val: np.ndarray) -> bool:
+    """Whether t falls in one of zone z's weekly windows in the zone's local time (no windows = always)."""
+    a = int(rec[z, REC_WIN_A])
+    b = int(rec[z, REC_WIN_B])
+    if a == b:
+        return True
+    tz = int(rec[z, REC_TZ])
+    lo = tz_off[tz]  # tz_at[lo] is the table's -inf sentinel: find the last change <= t
+    hi = tz_off[tz + 1]
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if tz_at[mid] <= t:
+            lo = mid
+        else:
+            hi = mid
+    sow = (t + tz_val[lo] + _MONDAY_OFFSET_S) % _SECONDS_PER_WEEK
+    for w in range(a, b):  # noqa: SIM110 - numba compiles loops, not generator any()
+        if win[w, 0] <= sow < win[w, 1]:
+            return True
+    return False
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _excepted(z: int, t: int, e0: int, e1: int, exc: np.ndarray) -> bool:
+    """Whether an authorised exception of the subject (exc[e0:e1]) covers zone z at t."""
+    for e in range(e0, e1):  # noqa: SIM110 - numba compiles loops, not generator any()
+        if exc[e, 0] <= t < exc[e, 1] and (exc[e, 2] < 0 or exc[e, 2] == z):
+            return True
+    return False
+
+
+# Numba passes a namedtuple captured by a prange body badly (measured 3x slower than
+# the same loop over its arrays), so the kernels unpack the zone set into these flat
+# argument lists once, outside their loops, and the helpers take arrays.
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _global_span(grid: np.ndarray, cell_off: np.ndarray, n_global: int, grid_margin_m: float, px: float, py: float,
+                 acc: float) -> tuple[bool, int, int]:
+    """Which candidate entries a fix scans: (use_all, lo, hi) over the grid cell's entries,
+    or over every global zone's when the fix's accuracy exceeds the grid's margin."""
+    if acc > grid_margin_m:
+        return True, 0, n_global
     cell = grid[2]
     ix = int(math.floor((px - grid[0]) / cell))
     iy = int(math.floor((py - grid[1]) / cell))
     nx = int(grid[3])
-    ny = int(grid[4])
-    if ix < 0 or iy < 0 or ix >= nx or iy >= ny:
-        return -1
-    return iy * nx + ix
-
-
-@njit(**NJIT_NO_NRT)
-def _global_span(zs, px: float, py: float, acc: float) -> tuple[bool, int, int]:  # type: ignore[no-untyped-def]
-    """Which candidate entries a fix scans: (use_all, lo, hi) over the grid cell's entries,
-    or over every global zone's when the fix's accuracy exceeds the grid's margin."""
-    if acc > zs.grid_margin_m:
-        return True, 0, zs.global_ids.shape[0]
-    cell = _global_cell(zs.grid, px, py)
-    if cell < 0:
+    if ix < 0 or iy < 0 or ix >= nx or iy >= int(grid[4]):
         return False, 0, 0
-    return False, zs.cell_off[cell], zs.cell_off[cell + 1]
+    c = iy * nx + ix
+    return False, cell_off[c], cell_off[c + 1]
 
 
-@njit(**NJIT_NO_NRT)
-def _global_entry(zs, use_all: bool, q: int, subj_cat: int, px: float, py: float, acc: float) -> int:  # type: ignore[no-untyped-def]
-    """The zone of candidate entry q, or -1 when it does not apply to this fix."""
-    if use_all:
-        ok = _candidate(zs.global_box, zs.global_k, zs.global_cat, q, subj_cat, px, py, acc)
-        return zs.global_ids[q] if ok else -1
-    ok = _candidate(zs.cell_box, zs.cell_k, zs.cell_cat, q, subj_cat, px, py, acc)
-    return zs.cell_zones[q] if ok else -1
-
-
-@njit(**NJIT_NO_NRT)
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
 def _candidate(box: np.ndarray, k: np.ndarray, cat: np.ndarray, q: int, subj_cat: int,
                px: float, py: float, acc: float) -> bool:
     """Entry q applies to the subject's category and the fix lies within its margin of the
@@ -441,137 +502,269 @@ def _candidate(box: np.ndarray, k: np.ndarray, cat: np.ndarray, q: int, subj_cat
     return not (px < box[q, 0] - g or px > box[q, 2] + g or py < box[q, 1] - g or py > box[q, 3] + g)
 
 
-@njit(**NJIT_NO_NRT)
-def _pair(zs, z: int, s: int, px: float, py: float, acc: float, t: int, exact: bool) -> tuple[int, float]:  # type: ignore[no-untyped-def]
-    if not zone_active(
-        z, s, t, zs.zone_tz, zs.win_off, zs.win, zs.tz_off, zs.tz_at, zs.tz_val, zs.subj_term, zs.exc_off, zs.exc
-    ):
-        return INACTIVE, np.nan
-    margin = (acc + zs.zone_buffer[z]) * zs.zone_k[z]
-    return classify_point(
-        px, py, margin, z, zs.shape, zs.bbox, zs.circle, zs.core, zs.zone_ring_off, zs.ring_off, zs.vx, zs.vy,
-        (zs.zone_slab_off, zs.slab_h, zs.slab_off, zs.slab_seg), exact
-    )
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _global_entry(use_all: bool, q: int, sc: int, px: float, py: float, acc: float, cell_zones: np.ndarray,
+                  cell_box: np.ndarray, cell_k: np.ndarray, cell_cat: np.ndarray, global_ids: np.ndarray,
+                  global_box: np.ndarray, global_k: np.ndarray, global_cat: np.ndarray) -> int:
+    """The zone of candidate entry q, or -1 when it does not apply to this fix."""
+    if use_all:
+        return global_ids[q] if _candidate(global_box, global_k, global_cat, q, sc, px, py, acc) else -1
+    return cell_zones[q] if _candidate(cell_box, cell_k, cell_cat, q, sc, px, py, acc) else -1
 
 
-@njit(**NJIT_NO_NRT)
-def _count_fix(zs, s: int, px: float, py: float, acc: float) -> int:  # type: ignore[no-untyped-def]
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _count_fix(s: int, px: float, py: float, acc: float, subj_zone_off: np.ndarray, subj_cat: np.ndarray,
+               n_global_all: int, grid: np.ndarray, grid_margin_m: float, cell_off: np.ndarray,
+               cell_zones: np.ndarray, cell_box: np.ndarray, cell_k: np.ndarray, cell_cat: np.ndarray,
+               global_ids: np.ndarray, global_box: np.ndarray, global_k: np.ndarray, global_cat: np.ndarray) -> int:
+    """How many pairs fix (s, p, acc) has: its subject's zones and the global candidates."""
     if s < 0:
         return 0
-    c = zs.subj_zone_off[s + 1] - zs.subj_zone_off[s]
-    use_all, lo, hi = _global_span(zs, px, py, acc)
-    sc = zs.subj_cat[s]
+    c = subj_zone_off[s + 1] - subj_zone_off[s]
+    sc = subj_cat[s]
+    if sc < 0 and n_global_all == 0:
+        return c  # no category, and every global zone belongs to one
+    use_all, lo, hi = _global_span(grid, cell_off, global_ids.shape[0], grid_margin_m, px, py, acc)
     for q in range(lo, hi):
-        if _global_entry(zs, use_all, q, sc, px, py, acc) >= 0:
+        if _global_entry(use_all, q, sc, px, py, acc, cell_zones, cell_box, cell_k, cell_cat, global_ids, global_box,
+                         global_k, global_cat) >= 0:
             c += 1
     return c
 
 
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _pair_state(z: int, px: float, py: float, acc: float, t: int, active: bool, e0: int, e1: int, exact: bool,
+                exc: np.ndarray, rec: np.ndarray, raster: np.ndarray, win: np.ndarray, tz_off: np.ndarray,
+                tz_at: np.ndarray, tz_val: np.ndarray, vx: np.ndarray, vy: np.ndarray, slab_off: np.ndarray,
+                slab_seg: np.ndarray, shape: np.ndarray, circle: np.ndarray, zone_ring_off: np.ndarray,
+                ring_off: np.ndarray) -> tuple[int, float]:
+    """(state, distance) of one (fix, zone) pair; ``active``: the subject's term covers t,
+    exc[e0:e1]: the subject's authorised exceptions."""
+    if not active or (e0 < e1 and _excepted(z, t, e0, e1, exc)) or not _windows_active(
+            z, t, rec, win, tz_off, tz_at, tz_val):
+        return INACTIVE, np.nan
+    if exact:
+        margin = (acc + rec[z, REC_BUFFER]) * rec[z, REC_K]
+        return classify_exact(px, py, margin, z, shape, circle, zone_ring_off, ring_off, vx, vy)
+    return _classify_fast(px, py, acc, z, rec, raster, vx, vy, slab_off, slab_seg)
+
+
 @njit(**NJIT_NO_NRT)
-def _fill_fix(zs, s: int, px: float, py: float, acc: float, t: int, exact: bool, o: int,  # type: ignore[no-untyped-def]
-              pz: np.ndarray, pst: np.ndarray, pd: np.ndarray) -> None:
-    if s < 0:
-        return
-    for q in range(zs.subj_zone_off[s], zs.subj_zone_off[s + 1]):
-        z = zs.subj_zone_ids[q]
-        pz[o] = z
-        pst[o], pd[o] = _pair(zs, z, s, px, py, acc, t, exact)
-        o += 1
-    use_all, lo, hi = _global_span(zs, px, py, acc)
-    sc = zs.subj_cat[s]
-    for q in range(lo, hi):
-        z = _global_entry(zs, use_all, q, sc, px, py, acc)
-        if z >= 0:
+def _fill_slots(zs, exact: bool, j0: int, j1: int, fix_f: np.ndarray, fix_i: np.ndarray, off: np.ndarray,  # type: ignore[no-untyped-def]
+                pz: np.ndarray, pst: np.ndarray, pd: np.ndarray) -> None:
+    """Evaluate fix slots j0..j1-1 (``fix_f``: x, y, accuracy, time; ``fix_i``: input
+    index, subject), writing each slot's pairs (zone, state, and with ``exact`` the
+    signed distance) from off[j]. Called per chunk of slots: the zone set is unpacked
+    once per call, and the per-fix work below is inlined."""
+    subj_zone_off = zs.subj_zone_off
+    subj_zone_ids = zs.subj_zone_ids
+    subj_cat = zs.subj_cat
+    subj_term = zs.subj_term
+    exc_off = zs.exc_off
+    exc = zs.exc
+    n_global_all = zs.n_global_all
+    grid = zs.grid
+    grid_margin_m = zs.grid_margin_m
+    cell_off = zs.cell_off
+    cell_zones = zs.cell_zones
+    cell_box = zs.cell_box
+    cell_k = zs.cell_k
+    cell_cat = zs.cell_cat
+    global_ids = zs.global_ids
+    global_box = zs.global_box
+    global_k = zs.global_k
+    global_cat = zs.global_cat
+    rec = zs.zone_rec
+    raster = zs.raster
+    win = zs.win
+    tz_off = zs.tz_off
+    tz_at = zs.tz_at
+    tz_val = zs.tz_val
+    vx = zs.vx
+    vy = zs.vy
+    slab_off = zs.slab_off
+    slab_seg = zs.slab_seg
+    shape = zs.shape
+    circle = zs.circle
+    zone_ring_off = zs.zone_ring_off
+    ring_off = zs.ring_off
+    for j in range(j0, j1):
+        s = fix_i[j, 1]
+        o = off[j]
+        if s < 0:
+            continue
+        px = fix_f[j, 0]
+        py = fix_f[j, 1]
+        acc = fix_f[j, 2]
+        t = np.int64(fix_f[j, 3])
+        active = subj_term[s, 0] <= t < subj_term[s, 1]
+        e0 = exc_off[s]
+        e1 = exc_off[s + 1]
+        for q in range(subj_zone_off[s], subj_zone_off[s + 1]):
+            z = subj_zone_ids[q]
             pz[o] = z
-            pst[o], pd[o] = _pair(zs, z, s, px, py, acc, t, exact)
+            state, dist = _pair_state(z, px, py, acc, t, active, e0, e1, exact, exc, rec, raster, win, tz_off, tz_at,
+                                      tz_val, vx, vy, slab_off, slab_seg, shape, circle, zone_ring_off, ring_off)
+            pst[o] = state
+            if exact:
+                pd[o] = dist
             o += 1
+        sc = subj_cat[s]
+        if sc < 0 and n_global_all == 0:
+            continue
+        use_all, lo, hi = _global_span(grid, cell_off, global_ids.shape[0], grid_margin_m, px, py, acc)
+        for q in range(lo, hi):
+            z = _global_entry(use_all, q, sc, px, py, acc, cell_zones, cell_box, cell_k, cell_cat, global_ids,
+                              global_box, global_k, global_cat)
+            if z >= 0:
+                pz[o] = z
+                state, dist = _pair_state(z, px, py, acc, t, active, e0, e1, exact, exc, rec, raster, win, tz_off, tz_at,
+                                          tz_val, vx, vy, slab_off, slab_seg, shape, circle, zone_ring_off, ring_off)
+                pst[o] = state
+                if exact:
+                    pd[o] = dist
+                o += 1
 
 
-@njit(**NJIT_PARALLEL)
-def evaluate_parallel(x, y, acc, subj, t, exact, lonlat, zs):  # type: ignore[no-untyped-def]
-    """Evaluate every fix against its subject's zones and the global zones near it.
-    With ``lonlat`` the coordinates are WGS84 lon/lat (x, y) and are projected on the way
-    in, else they are already in the evaluation frame.
-
-    Returns (pair_off, pair_zone, pair_state, pair_dist): per fix i, the pairs
-    pair_off[i]..pair_off[i+1]-1. Every subject zone appears for its fixes; a global
-    zone appears only where it is a candidate (category matches and the fix lies within
-    margin of its box); a global zone not listed for a fix is OUTSIDE. Fixes are
-    evaluated grouped by subject (O(N) counting sort) for cache locality, and the
-    results are put back in input order.
-    """
-    n = x.shape[0]
-    rank = counting_rank(subj, zs.subj_zone_off.shape[0] - 1)
-    # 1. move the fixes into subject order: sequential reads, scattered writes
-    xs = np.empty(n)
-    ys = np.empty(n)
-    accs = np.empty(n)
-    ts = np.empty(n, dtype=np.int64)
-    ss = np.empty(n, dtype=np.int32)
-    for i in prange(n):
-        j = rank[i]
-        if lonlat:
-            xs[j], ys[j] = lcc_forward(x[i], y[i])
-        else:
-            xs[j] = x[i]
-            ys[j] = y[i]
-        accs[j] = acc[i]
-        ts[j] = t[i]
-        ss[j] = subj[i]
-    # 2. evaluate in subject order: each subject's zones are read once, output is sequential
-    off_s = np.zeros(n + 1, dtype=np.int64)
-    for j in prange(n):
-        off_s[j + 1] = _count_fix(zs, ss[j], xs[j], ys[j], accs[j])
-    for j in range(n):
-        off_s[j + 1] += off_s[j]
-    total = off_s[n]
-    pz_s = np.empty(total, dtype=np.int32)
-    pst_s = np.empty(total, dtype=np.int8)
-    pd_s = np.empty(total, dtype=np.float64)
-    for j in prange(n):
-        _fill_fix(zs, ss[j], xs[j], ys[j], accs[j], ts[j], exact, off_s[j], pz_s, pst_s, pd_s)
-    # 3. back to input order: per fix, copy its block of pairs
-    counts = np.zeros(n + 1, dtype=np.int64)
-    for i in prange(n):
-        j = rank[i]
-        counts[i + 1] = off_s[j + 1] - off_s[j]
-    for i in range(n):
-        counts[i + 1] += counts[i]
-    pz = np.empty(total, dtype=np.int32)
-    pst = np.empty(total, dtype=np.int8)
-    pd = np.empty(total, dtype=np.float64)
-    for i in prange(n):
-        src = off_s[rank[i]]
-        dst = counts[i]
-        for q in range(counts[i + 1] - dst):
-            pz[dst + q] = pz_s[src + q]
-            pst[dst + q] = pst_s[src + q]
-            pd[dst + q] = pd_s[src + q]
-    return counts, pz, pst, pd
+# slots per task of the batch passes: small enough to balance two threads, large enough
+# that a call per chunk costs nothing
+_CHUNK = 2048
 
 
-@njit(**NJIT)
-def evaluate_serial(x, y, acc, subj, t, exact, lonlat, zs):  # type: ignore[no-untyped-def]
-    """Same contract as ``evaluate_parallel``, on one thread and without the sort: the
-    path for a handful of fixes, where starting threads would cost more than the work."""
-    n = x.shape[0]
-    xs = np.empty(n)
-    ys = np.empty(n)
-    counts = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
+@njit(**NJIT_NO_NRT)
+def _project_into(x: np.ndarray, y: np.ndarray, lonlat: bool, xs: np.ndarray, ys: np.ndarray, i0: int, i1: int) -> None:
+    for i in range(i0, i1):
         if lonlat:
             xs[i], ys[i] = lcc_forward(x[i], y[i])
         else:
             xs[i] = x[i]
             ys[i] = y[i]
-        counts[i + 1] = counts[i] + _count_fix(zs, subj[i], xs[i], ys[i], acc[i])
-    total = counts[n]
+
+
+@njit(**NJIT_PARALLEL)
+def group_fixes(x, y, acc, subj, t, lonlat, zs, key_count, rank, xs, ys, fix_f, fix_i, fix_count, off):  # type: ignore[no-untyped-def]
+    """Pass 1 of a batch: group the fixes by subject for ``fill_groups``.
+
+    An O(N) counting sort gives each fix its slot in subject order (``rank``, with
+    ``key_count`` its scratch of n_subjects + 2). The fixes are projected into the
+    evaluation frame (``lonlat``; into xs, ys, a loop of its own: sharing one with the
+    scattered writes below measured twice as slow). Then one pass reads them in input
+    order, counts each fix's pairs (its subject's zones and the global candidates near
+    it) into ``fix_count`` and writes the fix into its slot: ``fix_f`` (x, y, accuracy,
+    time, exact as a float below 2**53) and ``fix_i`` (int32: input index, subject,
+    pair count). ``off`` gets the slots' pair offsets; returns the number of pairs. All
+    arrays are the caller's (reused scratch): fresh arrays would cost more in page
+    faults than this pass costs in work.
+    """
+    n = x.shape[0]
+    subj_zone_off = zs.subj_zone_off
+    subj_cat = zs.subj_cat
+    n_global_all = zs.n_global_all
+    grid = zs.grid
+    grid_margin_m = zs.grid_margin_m
+    cell_off = zs.cell_off
+    cell_zones = zs.cell_zones
+    cell_box = zs.cell_box
+    cell_k = zs.cell_k
+    cell_cat = zs.cell_cat
+    global_ids = zs.global_ids
+    global_box = zs.global_box
+    global_k = zs.global_k
+    global_cat = zs.global_cat
+    key_count[:] = 0
+    for i in range(n):
+        key_count[subj[i] + 2] += 1
+    for k in range(1, key_count.shape[0]):
+        key_count[k] += key_count[k - 1]
+    for i in range(n):
+        k = subj[i] + 1
+        rank[i] = key_count[k]
+        key_count[k] += 1
+    for c in prange((n + _CHUNK - 1) // _CHUNK):
+        _project_into(x, y, lonlat, xs, ys, c * _CHUNK, min(n, (c + 1) * _CHUNK))
+    for i in prange(n):
+        px = xs[i]
+        py = ys[i]
+        s = subj[i]
+        c = _count_fix(s, px, py, acc[i], subj_zone_off, subj_cat, n_global_all, grid, grid_margin_m, cell_off,
+                       cell_zones, cell_box, cell_k, cell_cat, global_ids, global_box, global_k, global_cat)
+        fix_count[i] = c
+        j = rank[i]
+        fix_f[j, 0] = px
+        fix_f[j, 1] = py
+        fix_f[j, 2] = acc[i]
+        fix_f[j, 3] = t[i]
+        fix_i[j, 0] = i
+        fix_i[j, 1] = s
+        fix_i[j, 2] = c
+    off[0] = 0
+    for j in range(n):
+        off[j + 1] = off[j] + fix_i[j, 2]
+    return off[n]
+
+
+@njit(**NJIT_PARALLEL)
+def fill_groups(zs, exact, fix_f, fix_i, off, fix_start, pz, pst, pd):  # type: ignore[no-untyped-def]
+    """Pass 2 of a batch: evaluate the fixes in subject order (each subject's zones are
+    read once for all its fixes, the pairs are written sequentially) and scatter back
+    only each fix's start. Output contract as ``evaluate_serial``'s."""
+    n = fix_f.shape[0]
+    for c in prange((n + _CHUNK - 1) // _CHUNK):
+        _fill_slots(zs, exact, c * _CHUNK, min(n, (c + 1) * _CHUNK), fix_f, fix_i, off, pz, pst, pd)
+    # the scattered writes in a loop of their own: a store that misses the cache holds up
+    # every later store, which interleaved with the evaluation cost 20% of this pass
+    for j in prange(n):
+        fix_start[fix_i[j, 0]] = off[j]
+
+
+@njit(**NJIT)
+def evaluate_serial(x, y, acc, subj, t, exact, lonlat, n_subjects, zs):  # type: ignore[no-untyped-def]
+    """Check the inputs (``check_inputs``), then evaluate every fix against its subject's
+    zones and the global zones near it, on one thread and in input order: the path for
+    a handful of fixes, where a second kernel call, sorting and starting threads would
+    cost more than the work (``group_fixes`` and ``fill_groups`` are the batch path).
+    With ``lonlat`` the coordinates are WGS84 lon/lat (x, y) and are projected on the way
+    in, else they are already in the evaluation frame.
+
+    Returns (code, fix_start, fix_count, pair_zone, pair_state, pair_dist): ``code`` is
+    the door check's INPUT_* (nothing evaluated unless INPUT_OK); the pairs of input fix
+    i are fix_start[i] .. fix_start[i] + fix_count[i] - 1; pair_dist (signed distance,
+    projected metres) only with ``exact``, else empty. Every subject zone appears for its
+    fixes; a global zone appears only where it is a candidate (category matches and the
+    fix lies within margin of its box); a global zone not listed for a fix is OUTSIDE.
+    """
+    n = x.shape[0]
+    code = check_inputs(x, y, acc, subj, n_subjects, lonlat)
+    if code != INPUT_OK:
+        n = 0
+    fix_f = np.empty((n, 4))
+    fix_i = np.empty((n, 2), dtype=np.int32)
+    fix_count = np.empty(n, dtype=np.int32)
+    off = np.empty(n + 1, dtype=np.int64)
+    off[0] = 0
+    for i in range(n):
+        if lonlat:
+            px, py = lcc_forward(x[i], y[i])
+        else:
+            px = x[i]
+            py = y[i]
+        c = _count_fix(subj[i], px, py, acc[i], zs.subj_zone_off, zs.subj_cat, zs.n_global_all, zs.grid,
+                       zs.grid_margin_m, zs.cell_off, zs.cell_zones, zs.cell_box, zs.cell_k, zs.cell_cat,
+                       zs.global_ids, zs.global_box, zs.global_k, zs.global_cat)
+        fix_count[i] = c
+        off[i + 1] = off[i] + c
+        fix_f[i, 0] = px
+        fix_f[i, 1] = py
+        fix_f[i, 2] = acc[i]
+        fix_f[i, 3] = t[i]
+        fix_i[i, 0] = i
+        fix_i[i, 1] = subj[i]
+    total = off[n]
     pz = np.empty(total, dtype=np.int32)
     pst = np.empty(total, dtype=np.int8)
-    pd = np.empty(total, dtype=np.float64)
-    for i in range(n):
-        _fill_fix(zs, subj[i], xs[i], ys[i], acc[i], t[i], exact, counts[i], pz, pst, pd)
-    return counts, pz, pst, pd
+    pd = np.empty(total if exact else 0, dtype=np.float64)
+    _fill_slots(zs, exact, 0, n, fix_f, fix_i, off, pz, pst, pd)
+    return code, off[:n], fix_count, pz, pst, pd  # input order: fix i starts at off[i]
 
 
 @njit(**NJIT)
@@ -651,18 +844,39 @@ INPUT_BAD_ACCURACY = 3
 INPUT_BAD_SUBJECT = 4
 
 
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _input_code(x: np.ndarray, y: np.ndarray, acc: np.ndarray, subj: np.ndarray, n_subjects: int, lonlat: bool,
+                i: int) -> int:
+    if not (math.isfinite(x[i]) and math.isfinite(y[i])):
+        return INPUT_NONFINITE
+    if lonlat and (abs(y[i]) > 90.0 or abs(x[i]) > 180.0):
+        return INPUT_OUT_OF_RANGE
+    if not (math.isfinite(acc[i]) and acc[i] >= 0.0):
+        return INPUT_BAD_ACCURACY
+    if subj[i] < -1 or subj[i] >= n_subjects:
+        return INPUT_BAD_SUBJECT
+    return INPUT_OK
+
+
 @njit(**NJIT)
 def check_inputs(x: np.ndarray, y: np.ndarray, acc: np.ndarray, subj: np.ndarray, n_subjects: int,
                  lonlat: bool) -> int:
     """The door check of ``geofence.evaluate`` in one pass (numpy's separate reductions
-    cost ~20 us per call, most of a single-fix evaluation). Returns an INPUT_* code."""
+    cost ~20 us per call, most of a single-fix evaluation). Returns the INPUT_* code of
+    the first bad fix, or INPUT_OK."""
     for i in range(x.shape[0]):
-        if not (math.isfinite(x[i]) and math.isfinite(y[i])):
-            return INPUT_NONFINITE
-        if lonlat and (abs(y[i]) > 90.0 or abs(x[i]) > 180.0):
-            return INPUT_OUT_OF_RANGE
-        if not (math.isfinite(acc[i]) and acc[i] >= 0.0):
-            return INPUT_BAD_ACCURACY
-        if subj[i] < -1 or subj[i] >= n_subjects:
-            return INPUT_BAD_SUBJECT
+        code = _input_code(x, y, acc, subj, n_subjects, lonlat, i)
+        if code != INPUT_OK:
+            return code
     return INPUT_OK
+
+
+@njit(**NJIT_PARALLEL)
+def check_inputs_parallel(x: np.ndarray, y: np.ndarray, acc: np.ndarray, subj: np.ndarray, n_subjects: int,
+                          lonlat: bool) -> int:
+    """``check_inputs`` for a batch: both cores count the bad fixes; only a batch with one
+    is scanned again in order, to name the first."""
+    bad = 0
+    for i in prange(x.shape[0]):
+        bad += _input_code(x, y, acc, subj, n_subjects, lonlat, i) != INPUT_OK
+    return INPUT_OK if bad == 0 else check_inputs(x, y, acc, subj, n_subjects, lonlat)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -46,7 +47,8 @@ ZoneArrays = namedtuple(
         "ring_off", "vx", "vy", "zone_k", "zone_buffer",
         "zone_tz", "win_off", "win", "tz_off", "tz_at", "tz_val", "subj_term", "subj_cat", "exc_off", "exc",
         "subj_zone_off", "subj_zone_ids", "zone_cat", "grid", "grid_margin_m", "cell_off", "cell_zones",
-        "cell_box", "cell_k", "cell_cat", "global_ids", "global_box", "global_k", "global_cat",
+        "cell_box", "cell_k", "cell_cat", "global_ids", "global_box", "global_k", "global_cat", "n_global_all",
+        "zone_rec", "raster",
     ],
 )
 
@@ -60,6 +62,8 @@ class ZoneSet:
     zone_kind: np.ndarray  # int8: 0 inclusion, 1 exclusion
     subject_index: dict[str, int]
     zones: tuple[ZoneSpec, ...]
+    # compiled kernel entry points for this zone set's argument types (see geofence._dispatch)
+    entries: dict[Hashable, Callable[..., Any]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_zones(self) -> int:
@@ -253,9 +257,12 @@ def compile_zones(
     grid, cell_off, cell_zones = _build_grid(global_ids, bbox, zone_k, zone_buffer, grid_cell_m, grid_margin_m)
     gids = np.asarray(global_ids, dtype=np.int32)
     grown = bbox + np.outer(zone_buffer * zone_k, [-1.0, -1.0, 1.0, 1.0])  # box grown by the zone buffer
+    core = K.zone_cores(shape, bbox, zone_ring_off, ring_off, vx, vy)
+    zone_rec, raster = _zone_records(shape, bbox, circle, core, zone_k, zone_buffer, win_off, zone_tz, zone_slab_off,
+                                     slab_h, zone_kind, zone_ring_off, ring_off, vx, vy)
     arrays = ZoneArrays(
         shape=shape, bbox=bbox, circle=circle, zone_ring_off=zone_ring_off, ring_off=ring_off,
-        core=K.zone_cores(shape, bbox, zone_ring_off, ring_off, vx, vy),
+        core=core,
         zone_slab_off=zone_slab_off, slab_h=slab_h, slab_off=slab_off, slab_seg=slab_seg,
         vx=np.ascontiguousarray(vx), vy=np.ascontiguousarray(vy), zone_k=zone_k, zone_buffer=zone_buffer,
         zone_tz=zone_tz, win_off=win_off, win=np.ascontiguousarray(win), tz_off=tz_off, tz_at=tz_at, tz_val=tz_val,
@@ -264,7 +271,8 @@ def compile_zones(
         zone_cat=zone_cat, grid=grid, grid_margin_m=float(grid_margin_m), cell_off=cell_off,
         cell_zones=cell_zones, cell_box=np.ascontiguousarray(grown[cell_zones]), cell_k=zone_k[cell_zones],
         cell_cat=zone_cat[cell_zones], global_ids=gids, global_box=np.ascontiguousarray(grown[gids]),
-        global_k=zone_k[gids], global_cat=zone_cat[gids],
+        global_k=zone_k[gids], global_cat=zone_cat[gids], n_global_all=int((zone_cat[gids] < 0).sum()),
+        zone_rec=zone_rec, raster=raster,
     )
     return ZoneSet(
         arrays=arrays,
@@ -273,6 +281,38 @@ def compile_zones(
         subject_index=subject_index,
         zones=tuple(zones),
     )
+
+
+def _zone_records(
+    shape: np.ndarray, bbox: np.ndarray, circle: np.ndarray, core: np.ndarray, zone_k: np.ndarray,
+    zone_buffer: np.ndarray, win_off: np.ndarray, zone_tz: np.ndarray, zone_slab_off: np.ndarray, slab_h: np.ndarray,
+    zone_kind: np.ndarray, zone_ring_off: np.ndarray, ring_off: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The packed per-zone rows the evaluator reads (columns ``K.REC_*``) and the distance
+    rasters of the inclusion polygons (a person's home: where most fixes fall, and where
+    the accuracy circle is often near the outline)."""
+    n = shape.shape[0]
+    rec = np.zeros((n, K.REC_COLUMNS))
+    rec[:, K.REC_SHAPE] = shape
+    rec[:, K.REC_X0:K.REC_Y1 + 1] = bbox
+    rec[:, K.REC_CX:K.REC_CR + 1] = np.where((shape == K.SHAPE_CIRCLE)[:, None], circle, core)
+    rec[:, K.REC_K] = zone_k
+    rec[:, K.REC_BUFFER] = zone_buffer
+    rec[:, K.REC_WIN_A] = win_off[:-1]
+    rec[:, K.REC_WIN_B] = win_off[1:]
+    rec[:, K.REC_TZ] = zone_tz
+    rec[:, K.REC_SLAB] = zone_slab_off[:-1]
+    rec[:, K.REC_NSLAB] = np.diff(zone_slab_off)
+    rec[:, K.REC_SLAB_H] = slab_h
+    rec[:, K.REC_CELL_W] = (bbox[:, 2] - bbox[:, 0]) / K.RASTER_SIDE
+    rec[:, K.REC_CELL_H] = (bbox[:, 3] - bbox[:, 1]) / K.RASTER_SIDE
+    rec[:, K.REC_RASTER_STEP] = np.maximum(rec[:, K.REC_CELL_W], rec[:, K.REC_CELL_H]) / K.RASTER_STEPS
+    with_raster = np.flatnonzero((shape == K.SHAPE_POLYGON) & (zone_kind == 0)
+                                 & (rec[:, K.REC_CELL_W] > 0) & (rec[:, K.REC_CELL_H] > 0))
+    rec[:, K.REC_RASTER] = -1.0
+    rec[with_raster, K.REC_RASTER] = np.arange(with_raster.shape[0]) * float(K.RASTER_SIDE**2)
+    raster = K.build_rasters(rec, with_raster.astype(np.int64), zone_ring_off, ring_off, vx, vy, K.RASTER_SIDE)
+    return rec, raster
 
 
 def _build_grid(

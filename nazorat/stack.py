@@ -16,6 +16,7 @@ import psycopg.sql
 import uvicorn
 
 from api import create_app
+from geofence import warm_up
 from ingest import IngestWorker
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
 from telemetry import db
@@ -123,6 +124,10 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[object]] = []
+    if ingest:
+        # kernels are loaded from numba's cache (compiled there on a fresh checkout)
+        # before the first fix can arrive
+        await asyncio.to_thread(warm_up)
     pipeline = Pipeline(database_url)
     server = None
     if api:

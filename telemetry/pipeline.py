@@ -162,8 +162,13 @@ class Pipeline:
         return conn
 
     def _refresh_registry(self, conn: psycopg.Connection[Any]) -> RegistrySnapshot:
-        # registry NOTIFYs: those psycopg collected during earlier queries, plus one
-        # non-blocking poll of the socket (no round trip to the server)
+        # registry NOTIFYs: one round trip first (the server delivers a notification to an
+        # idle session as soon as the notifying transaction commits, and psycopg collects
+        # those that arrive with a reply), then a non-blocking poll of the socket for the
+        # rest. Without the round trip, a change committed a moment before a batch could
+        # miss that batch (seen as a flaky test).
+        conn.execute("SELECT 1")
+        conn.commit()
         for _notify in conn.notifies(timeout=0.0):
             self._registry_dirty = True
         if self._registry_dirty or self._snapshot is None:

@@ -126,6 +126,8 @@ class RuleEngine:
             (kind != _EXCLUSION) & (state == ZoneState.OUTSIDE))
         crossings = self._crossing_hits(snap, evaluable, subj)
         pair_fix = ev.pair_fix()
+        distance = ev.pair_distance
+        assert distance is not None  # asked for: exact_distance=True
         # only devices with something open or pending, or something happening now, can
         # change state: walk their fixes in order and skip everyone else
         watched = {d for d, _ in self.open} | {d for d, _ in self.pending}
@@ -137,13 +139,12 @@ class RuleEngine:
         for dev, rule in {*self.open, *self.pending}:
             if rule in global_ids:
                 global_keys.setdefault(dev, set()).add(rule)
-        off = ev.pair_offsets
         for i, f in enumerate(evaluable):
             if f.device_id not in watched:
                 continue
             sid = snap.devices[f.device_id].subject_id or ""
             listed: dict[str, int] = {}
-            for p in range(off[i], off[i + 1]):
+            for p in ev.pairs_of(i):
                 zone_id = zs.zone_ids[ev.pair_zone[p]]
                 st = int(state[p])
                 listed[zone_id] = st
@@ -158,7 +159,7 @@ class RuleEngine:
                 action = self._step(plan, (f.device_id, zone_id), signal, f.time_ms,
                                     snap.zone_dwell.get(zone_id, DEFAULT_DWELL))
                 if action is not None:
-                    d = float(ev.pair_distance[p])
+                    d = float(distance[p])
                     alert_kind = "exclusion_zone_entered" if kind[p] == _EXCLUSION else "inclusion_zone_left"
                     plan.transitions.append(Transition(
                         f.device_id, sid, zone_id, action, _position(f), f.source, zone_id=zone_id,

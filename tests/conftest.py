@@ -20,12 +20,21 @@ import httpx
 import psycopg
 import pytest
 
+from geofence import warm_up
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port, start_broker
 from telemetry import db
 
 ROOT = Path(__file__).resolve().parents[1]
 # MQTT 5 against Mosquitto or a configured broker; 3.1.1 against the amqtt fallback
 _MQTT_PROTOCOL = {"value": int(os.environ.get("NAZORAT_TEST_MQTT_PROTOCOL", "5"))}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _geofence_kernels() -> None:
+    """Compile the evaluator's kernels into numba's cache once, before any test starts an
+    engine process: on a fresh checkout that takes about a minute, which each engine
+    would otherwise spend before its first fix."""
+    warm_up()
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,14 +31,16 @@ def _zone_points(rng: np.random.Generator, zs, z: int, n_random: int) -> tuple[n
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _zone_set(seed: int, n_zones: int):  # type: ignore[no-untyped-def]
+def _zone_set(seed: int, n_zones: int, kind: str = "exclusion"):  # type: ignore[no-untyped-def]
+    """Random zones of one subject. Inclusion polygons get a distance raster, exclusion
+    polygons do not: run both kinds to cover both paths."""
     rng = np.random.default_rng(seed)
     zones = []
     for i in range(n_zones):
         lon = TASHKENT[0] + rng.uniform(-0.3, 0.3)
         lat = TASHKENT[1] + rng.uniform(-0.3, 0.3)
         geom, radius = random_geometry(rng, lon, lat)
-        zones.append(ZoneSpec(f"z{i}", "exclusion", geom, radius_m=radius, buffer_m=float(rng.choice([0.0, 5.0])),
+        zones.append(ZoneSpec(f"z{i}", kind, geom, radius_m=radius, buffer_m=float(rng.choice([0.0, 5.0])),
                               subject_id="s"))
     return rng, zones, compile_zones(zones, [SubjectRules("s")])
 
@@ -65,15 +68,18 @@ def test_point_in_polygon_matches_shapely_on_100k_points_with_vertices_and_edges
     assert total >= 100_000
 
 
-def test_classification_matches_reference_with_accuracy_margins() -> None:
-    rng, zones, zs = _zone_set(seed=11, n_zones=40)
+@pytest.mark.parametrize("kind", ["exclusion", "inclusion"])
+def test_classification_matches_reference_with_accuracy_margins(kind: str) -> None:
+    rng, zones, zs = _zone_set(seed=11, n_zones=40, kind=kind)
     for z, spec in enumerate(zones):
         x, y = _zone_points(rng, zs, z, 1500)
-        acc = rng.choice([0.0, 3.0, 25.0, 150.0], x.shape[0])
+        # accuracies spread over the zone's size, so that margins end everywhere in its raster
+        acc = np.concatenate([rng.choice([0.0, 3.0, 25.0, 150.0], x.shape[0] // 2),
+                              rng.uniform(0.0, 400.0, x.shape[0] - x.shape[0] // 2)])
         ev = evaluate_xy(zs, x, y, acc, np.zeros(x.shape[0], np.int32), np.zeros(x.shape[0], np.int64))
-        pairs = ev.pair_zone.reshape(x.shape[0], len(zones))
+        pairs = ev.by_fix(ev.pair_zone, len(zones))
         assert (pairs == np.arange(len(zones))).all()
-        got = ev.pair_state.reshape(x.shape[0], len(zones))[:, z]
+        got = ev.by_fix(ev.pair_state, len(zones))[:, z]
         want = reference.classify(spec, x, y, acc)
         bad = np.flatnonzero(got != want)
         assert bad.size == 0, (spec.zone_id, x[bad[:5]], y[bad[:5]], acc[bad[:5]], got[bad[:5]], want[bad[:5]])
@@ -85,7 +91,8 @@ def test_exact_distances_match_shapely() -> None:
         x, y = _zone_points(rng, zs, z, 300)
         ev = evaluate_xy(zs, x, y, np.zeros_like(x), np.zeros(x.shape[0], np.int32),
                          np.zeros(x.shape[0], np.int64), exact_distance=True)
-        d = ev.pair_distance.reshape(x.shape[0], len(zones))[:, z]
+        assert ev.pair_distance is not None
+        d = ev.by_fix(ev.pair_distance, len(zones))[:, z]
         geom, k = reference.zone_geometry(spec)
         pts = shapely.points(x, y)
         if spec.geometry["type"] == "Point":
@@ -124,7 +131,7 @@ def test_lon_lat_path_projects_like_pyproj_and_agrees() -> None:
     from geofence import evaluate
 
     ev = evaluate(zs, lon, lat, acc, np.zeros(lon.shape[0], np.int32), np.zeros(lon.shape[0], np.int64))
-    states = ev.pair_state.reshape(lon.shape[0], len(zones))
+    states = ev.by_fix(ev.pair_state, len(zones))
     for z, spec in enumerate(zones):
         np.testing.assert_array_equal(states[:, z], reference.classify(spec, x, y, acc))
 

@@ -21,6 +21,16 @@ def test_numba_projection_agrees_with_pyproj_to_a_micrometre() -> None:
     assert np.abs(y - py).max() < 1e-6
 
 
+def test_numba_projection_agrees_with_pyproj_worldwide() -> None:
+    """A device abroad is projected as PROJ would (longitude differences wrap), to 1e-12
+    of its distance from the projection's centre."""
+    lon = rng.uniform(-180.0, 180.0, 20_000)
+    lat = rng.uniform(-89.0, 89.0, 20_000)
+    x, y = project(lon, lat)
+    px, py = project_with_pyproj(lon, lat)
+    assert (np.hypot(x - px, y - py) / np.hypot(px, py)).max() < 1e-12
+
+
 def test_scale_factor_matches_pyproj() -> None:
     from geofence.projection import PROJ_STRING
 
