@@ -282,38 +282,37 @@ REC_CELL_H = 18
 REC_RASTER_STEP = 19  # metres per unit of the raster's distances
 REC_COLUMNS = 20
 
-# Side of the per-zone distance raster (cells per axis) of inclusion polygons, and its
-# resolution: distances are stored as int8 multiples of (cell side / RASTER_STEPS), so a
-# zone's raster is 256 bytes and the rasters of 100,000 homes stay near the cache.
+# Side of the per-zone distance raster (cells per axis) of inclusion polygons; distances
+# are kept at the cells' corners, (RASTER_SIDE + 1)**2 of them, as int8 multiples of
+# (cell side / RASTER_STEPS), so a zone's raster is 289 bytes and the rasters of
+# 100,000 homes stay near the cache.
 RASTER_SIDE = 16
-RASTER_STEPS = 8
+RASTER_CORNERS = (RASTER_SIDE + 1) ** 2
+RASTER_STEPS = 16
 RASTER_MAX = 127
 
 
 @njit(**{**NJIT_NO_NRT, "inline": "always"})
-def _raster_cell(px: float, py: float, x0: float, y0: float, w: float, h: float, side: int) -> tuple[int, int]:
-    """Raster cell (column, row) of p, clamped to the raster: the same formula at build and query."""
+def _raster_cell(px: float, py: float, x0: float, y0: float, w: float, h: float) -> tuple[int, int]:
+    """Raster cell (column, row) of p, clamped to the raster (any cell gives valid
+    bounds; the one holding p gives the tightest)."""
     ix = int(math.floor((px - x0) / w))
     iy = int(math.floor((py - y0) / h))
-    return min(max(ix, 0), side - 1), min(max(iy, 0), side - 1)
-
-
-@njit(**{**NJIT_NO_NRT, "inline": "always"})
-def _raster_centre(ix: int, iy: int, x0: float, y0: float, w: float, h: float) -> tuple[float, float]:
-    return x0 + (ix + 0.5) * w, y0 + (iy + 0.5) * h
+    return min(max(ix, 0), RASTER_SIDE - 1), min(max(iy, 0), RASTER_SIDE - 1)
 
 
 @njit(**NJIT_PARALLEL)
 def build_rasters(zone_rec: np.ndarray, raster_zones: np.ndarray, zone_ring_off: np.ndarray, ring_off: np.ndarray,
-                  vx: np.ndarray, vy: np.ndarray, side: int) -> np.ndarray:
-    """Distance to the boundary at the centre of each cell of a side x side raster over
-    each listed zone's box, as int8 v: the distance d lies in [|v|, |v| + 1) raster steps
-    (|v| = RASTER_MAX: at least that), the centre is interior for v < 0 and exterior for
-    v > 0 (v = 0: too near the boundary to say). The evaluator bounds a point's distance
-    by the centre's plus or minus its offset from the centre (distance is 1-Lipschitz)
-    and reads no vertex when that bound already decides the state."""
-    cells = side * side
-    out = np.empty(raster_zones.shape[0] * cells, dtype=np.int8)
+                  vx: np.ndarray, vy: np.ndarray) -> np.ndarray:
+    """Distance to the boundary at each corner of a RASTER_SIDE x RASTER_SIDE raster over
+    each listed zone's box, as int8 v: the distance d lies in [|v|, |v| + 1) raster
+    steps (|v| = RASTER_MAX: at least that), the corner is interior for v < 0 and
+    exterior for v > 0 (v = 0: too near the boundary to say). Distance is 1-Lipschitz,
+    so each corner of the cell holding p bounds p's distance by its own plus or minus
+    its offset from p; the evaluator intersects the four bounds and reads no vertex
+    when they already decide the state."""
+    side = RASTER_SIDE + 1
+    out = np.empty(raster_zones.shape[0] * RASTER_CORNERS, dtype=np.int8)
     for q in prange(raster_zones.shape[0]):
         z = raster_zones[q]
         x0 = zone_rec[z, REC_X0]
@@ -325,11 +324,13 @@ def build_rasters(zone_rec: np.ndarray, raster_zones: np.ndarray, zone_ring_off:
         r1 = zone_ring_off[z + 1]
         for iy in range(side):
             for ix in range(side):
-                cx, cy = _raster_centre(ix, iy, x0, y0, w, h)
+                cx = x0 + ix * w
+                cy = y0 + iy * h
                 d = boundary_distance_within(cx, cy, vx, vy, ring_off, r0, r1, 0.0, True)
                 loc = locate_in_rings(cx, cy, vx, vy, ring_off, r0, r1)
                 k = min(RASTER_MAX, int(math.floor(d / step)))
-                out[q * cells + iy * side + ix] = -k if loc == LOC_INTERIOR else (k if loc == LOC_EXTERIOR else 0)
+                out[q * RASTER_CORNERS + iy * side + ix] = -k if loc == LOC_INTERIOR else (
+                    k if loc == LOC_EXTERIOR else 0)
     return out
 
 
@@ -349,21 +350,31 @@ def _raster_state(px: float, py: float, margin: float, z: int, rec: np.ndarray, 
     y0 = rec[z, REC_Y0]
     w = rec[z, REC_CELL_W]
     h = rec[z, REC_CELL_H]
-    ix, iy = _raster_cell(px, py, x0, y0, w, h, RASTER_SIDE)
-    cx, cy = _raster_centre(ix, iy, x0, y0, w, h)
-    v = int(raster[base + iy * RASTER_SIDE + ix])
-    k = abs(v)
     step = rec[z, REC_RASTER_STEP]
-    d_lo = k * step
-    d_hi = (k + 1) * step if k < RASTER_MAX else np.inf
-    dx = px - cx
-    dy = py - cy
-    offset = math.sqrt(dx * dx + dy * dy)
-    if v != 0 and d_lo - offset - d_lo * _RASTER_REL - _RASTER_ABS > margin + _BBOX_SLACK:
-        # the disc around the centre through p misses the boundary: p is on the centre's
+    jx, jy = _raster_cell(px, py, x0, y0, w, h)
+    lo = -np.inf  # the best lower bound of p's distance, and the corner that gave it
+    lo_v = 0
+    hi = np.inf
+    for dy in range(2):
+        for dx in range(2):
+            v = int(raster[base + (jy + dy) * (RASTER_SIDE + 1) + jx + dx])
+            k = abs(v)
+            ox = px - (x0 + (jx + dx) * w)
+            oy = py - (y0 + (jy + dy) * h)
+            offset = math.sqrt(ox * ox + oy * oy)
+            d_lo = k * step
+            below = d_lo - offset - d_lo * _RASTER_REL - _RASTER_ABS
+            if below > lo:
+                lo = below
+                lo_v = v
+            if k < RASTER_MAX:
+                d_hi = (k + 1) * step
+                hi = min(hi, d_hi + offset + d_hi * _RASTER_REL + _RASTER_ABS)
+    if lo > margin + _BBOX_SLACK and lo_v != 0:
+        # the disc around that corner through p misses the boundary: p is on the corner's
         # side and farther than the margin from the boundary
-        return INSIDE if v < 0 else OUTSIDE
-    if d_hi + offset + d_hi * _RASTER_REL + _RASTER_ABS < margin - _BBOX_SLACK:
+        return INSIDE if lo_v < 0 else OUTSIDE
+    if hi < margin - _BBOX_SLACK:
         return UNCERTAIN  # a boundary point lies within the margin of p
     return -1
 
@@ -491,32 +502,39 @@ def _global_span(grid: np.ndarray, cell_off: np.ndarray, n_global: int, grid_mar
     return False, cell_off[c], cell_off[c + 1]
 
 
-@njit(**{**NJIT_NO_NRT, "inline": "always"})
-def _candidate(box: np.ndarray, k: np.ndarray, cat: np.ndarray, q: int, subj_cat: int,
-               px: float, py: float, acc: float) -> bool:
-    """Entry q applies to the subject's category and the fix lies within its margin of the
-    zone's box (box already grown by the zone's buffer)."""
-    if cat[q] >= 0 and cat[q] != subj_cat:
-        return False
-    g = acc * k[q] + _BBOX_SLACK
-    return not (px < box[q, 0] - g or px > box[q, 2] + g or py < box[q, 1] - g or py > box[q, 3] + g)
+# Columns of ``cell_rec`` and ``global_rec``: one row per grid entry (or global zone), so
+# that a candidate costs one cache line: the zone's box grown by its buffer, its scale
+# factor, category (-1: every subject) and zone index.
+CAND_X0 = 0
+CAND_Y0 = 1
+CAND_X1 = 2
+CAND_Y1 = 3
+CAND_K = 4
+CAND_CAT = 5
+CAND_ZONE = 6
+CAND_COLUMNS = 8
 
 
 @njit(**{**NJIT_NO_NRT, "inline": "always"})
-def _global_entry(use_all: bool, q: int, sc: int, px: float, py: float, acc: float, cell_zones: np.ndarray,
-                  cell_box: np.ndarray, cell_k: np.ndarray, cell_cat: np.ndarray, global_ids: np.ndarray,
-                  global_box: np.ndarray, global_k: np.ndarray, global_cat: np.ndarray) -> int:
-    """The zone of candidate entry q, or -1 when it does not apply to this fix."""
-    if use_all:
-        return global_ids[q] if _candidate(global_box, global_k, global_cat, q, sc, px, py, acc) else -1
-    return cell_zones[q] if _candidate(cell_box, cell_k, cell_cat, q, sc, px, py, acc) else -1
+def _global_entry(use_all: bool, q: int, sc: int, px: float, py: float, acc: float, cell_rec: np.ndarray,
+                  global_rec: np.ndarray) -> int:
+    """The zone of candidate entry q (of the grid cell, or of every global zone with
+    ``use_all``), or -1 when it does not apply to this fix: another category, or the fix
+    lies farther than its accuracy (times the zone's scale) from the grown box."""
+    rec = global_rec if use_all else cell_rec
+    cat = int(rec[q, CAND_CAT])
+    if cat >= 0 and cat != sc:
+        return -1
+    g = acc * rec[q, CAND_K] + _BBOX_SLACK
+    if px < rec[q, CAND_X0] - g or px > rec[q, CAND_X1] + g or py < rec[q, CAND_Y0] - g or py > rec[q, CAND_Y1] + g:
+        return -1
+    return int(rec[q, CAND_ZONE])
 
 
 @njit(**{**NJIT_NO_NRT, "inline": "always"})
 def _count_fix(s: int, px: float, py: float, acc: float, subj_zone_off: np.ndarray, subj_cat: np.ndarray,
-               n_global_all: int, grid: np.ndarray, grid_margin_m: float, cell_off: np.ndarray,
-               cell_zones: np.ndarray, cell_box: np.ndarray, cell_k: np.ndarray, cell_cat: np.ndarray,
-               global_ids: np.ndarray, global_box: np.ndarray, global_k: np.ndarray, global_cat: np.ndarray) -> int:
+               n_global_all: int, grid: np.ndarray, grid_margin_m: float, cell_off: np.ndarray, cell_rec: np.ndarray,
+               global_rec: np.ndarray) -> int:
     """How many pairs fix (s, p, acc) has: its subject's zones and the global candidates."""
     if s < 0:
         return 0
@@ -524,10 +542,9 @@ def _count_fix(s: int, px: float, py: float, acc: float, subj_zone_off: np.ndarr
     sc = subj_cat[s]
     if sc < 0 and n_global_all == 0:
         return c  # no category, and every global zone belongs to one
-    use_all, lo, hi = _global_span(grid, cell_off, global_ids.shape[0], grid_margin_m, px, py, acc)
+    use_all, lo, hi = _global_span(grid, cell_off, global_rec.shape[0], grid_margin_m, px, py, acc)
     for q in range(lo, hi):
-        if _global_entry(use_all, q, sc, px, py, acc, cell_zones, cell_box, cell_k, cell_cat, global_ids, global_box,
-                         global_k, global_cat) >= 0:
+        if _global_entry(use_all, q, sc, px, py, acc, cell_rec, global_rec) >= 0:
             c += 1
     return c
 
@@ -566,14 +583,8 @@ def _fill_slots(zs, exact: bool, j0: int, j1: int, fix_f: np.ndarray, fix_i: np.
     grid = zs.grid
     grid_margin_m = zs.grid_margin_m
     cell_off = zs.cell_off
-    cell_zones = zs.cell_zones
-    cell_box = zs.cell_box
-    cell_k = zs.cell_k
-    cell_cat = zs.cell_cat
-    global_ids = zs.global_ids
-    global_box = zs.global_box
-    global_k = zs.global_k
-    global_cat = zs.global_cat
+    cell_rec = zs.cell_rec
+    global_rec = zs.global_rec
     rec = zs.zone_rec
     raster = zs.raster
     win = zs.win
@@ -612,10 +623,9 @@ def _fill_slots(zs, exact: bool, j0: int, j1: int, fix_f: np.ndarray, fix_i: np.
         sc = subj_cat[s]
         if sc < 0 and n_global_all == 0:
             continue
-        use_all, lo, hi = _global_span(grid, cell_off, global_ids.shape[0], grid_margin_m, px, py, acc)
+        use_all, lo, hi = _global_span(grid, cell_off, global_rec.shape[0], grid_margin_m, px, py, acc)
         for q in range(lo, hi):
-            z = _global_entry(use_all, q, sc, px, py, acc, cell_zones, cell_box, cell_k, cell_cat, global_ids,
-                              global_box, global_k, global_cat)
+            z = _global_entry(use_all, q, sc, px, py, acc, cell_rec, global_rec)
             if z >= 0:
                 pz[o] = z
                 state, dist = _pair_state(z, px, py, acc, t, active, e0, e1, exact, exc, rec, raster, win, tz_off, tz_at,
@@ -663,14 +673,8 @@ def group_fixes(x, y, acc, subj, t, lonlat, zs, key_count, rank, xs, ys, fix_f, 
     grid = zs.grid
     grid_margin_m = zs.grid_margin_m
     cell_off = zs.cell_off
-    cell_zones = zs.cell_zones
-    cell_box = zs.cell_box
-    cell_k = zs.cell_k
-    cell_cat = zs.cell_cat
-    global_ids = zs.global_ids
-    global_box = zs.global_box
-    global_k = zs.global_k
-    global_cat = zs.global_cat
+    cell_rec = zs.cell_rec
+    global_rec = zs.global_rec
     key_count[:] = 0
     for i in range(n):
         key_count[subj[i] + 2] += 1
@@ -687,7 +691,7 @@ def group_fixes(x, y, acc, subj, t, lonlat, zs, key_count, rank, xs, ys, fix_f, 
         py = ys[i]
         s = subj[i]
         c = _count_fix(s, px, py, acc[i], subj_zone_off, subj_cat, n_global_all, grid, grid_margin_m, cell_off,
-                       cell_zones, cell_box, cell_k, cell_cat, global_ids, global_box, global_k, global_cat)
+                       cell_rec, global_rec)
         fix_count[i] = c
         j = rank[i]
         fix_f[j, 0] = px
@@ -749,8 +753,7 @@ def evaluate_serial(x, y, acc, subj, t, exact, lonlat, n_subjects, zs):  # type:
             px = x[i]
             py = y[i]
         c = _count_fix(subj[i], px, py, acc[i], zs.subj_zone_off, zs.subj_cat, zs.n_global_all, zs.grid,
-                       zs.grid_margin_m, zs.cell_off, zs.cell_zones, zs.cell_box, zs.cell_k, zs.cell_cat,
-                       zs.global_ids, zs.global_box, zs.global_k, zs.global_cat)
+                       zs.grid_margin_m, zs.cell_off, zs.cell_rec, zs.global_rec)
         fix_count[i] = c
         off[i + 1] = off[i] + c
         fix_f[i, 0] = px

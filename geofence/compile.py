@@ -46,9 +46,8 @@ ZoneArrays = namedtuple(
         "shape", "bbox", "circle", "core", "zone_slab_off", "slab_h", "slab_off", "slab_seg", "zone_ring_off",
         "ring_off", "vx", "vy", "zone_k", "zone_buffer",
         "zone_tz", "win_off", "win", "tz_off", "tz_at", "tz_val", "subj_term", "subj_cat", "exc_off", "exc",
-        "subj_zone_off", "subj_zone_ids", "zone_cat", "grid", "grid_margin_m", "cell_off", "cell_zones",
-        "cell_box", "cell_k", "cell_cat", "global_ids", "global_box", "global_k", "global_cat", "n_global_all",
-        "zone_rec", "raster",
+        "subj_zone_off", "subj_zone_ids", "zone_cat", "grid", "grid_margin_m", "cell_off", "global_ids",
+        "n_global_all", "zone_rec", "raster", "cell_rec", "global_rec",
     ],
 )
 
@@ -258,8 +257,12 @@ def compile_zones(
     gids = np.asarray(global_ids, dtype=np.int32)
     grown = bbox + np.outer(zone_buffer * zone_k, [-1.0, -1.0, 1.0, 1.0])  # box grown by the zone buffer
     core = K.zone_cores(shape, bbox, zone_ring_off, ring_off, vx, vy)
+    # rasters where fixes crowd near the outline: inclusion zones (a person's home). A
+    # subject's exclusion zones are far from almost every fix (their box decides), and
+    # rasters for the global zones measured no faster on the benchmark workload
+    rastered = zone_kind == 0
     zone_rec, raster = _zone_records(shape, bbox, circle, core, zone_k, zone_buffer, win_off, zone_tz, zone_slab_off,
-                                     slab_h, zone_kind, zone_ring_off, ring_off, vx, vy)
+                                     slab_h, rastered, zone_ring_off, ring_off, vx, vy)
     arrays = ZoneArrays(
         shape=shape, bbox=bbox, circle=circle, zone_ring_off=zone_ring_off, ring_off=ring_off,
         core=core,
@@ -268,11 +271,10 @@ def compile_zones(
         zone_tz=zone_tz, win_off=win_off, win=np.ascontiguousarray(win), tz_off=tz_off, tz_at=tz_at, tz_val=tz_val,
         subj_term=np.ascontiguousarray(subj_term), subj_cat=subj_cat, exc_off=exc_off,
         exc=np.ascontiguousarray(exc), subj_zone_off=subj_zone_off, subj_zone_ids=subj_zone_ids,
-        zone_cat=zone_cat, grid=grid, grid_margin_m=float(grid_margin_m), cell_off=cell_off,
-        cell_zones=cell_zones, cell_box=np.ascontiguousarray(grown[cell_zones]), cell_k=zone_k[cell_zones],
-        cell_cat=zone_cat[cell_zones], global_ids=gids, global_box=np.ascontiguousarray(grown[gids]),
-        global_k=zone_k[gids], global_cat=zone_cat[gids], n_global_all=int((zone_cat[gids] < 0).sum()),
-        zone_rec=zone_rec, raster=raster,
+        zone_cat=zone_cat, grid=grid, grid_margin_m=float(grid_margin_m), cell_off=cell_off, global_ids=gids,
+        n_global_all=int((zone_cat[gids] < 0).sum()),
+        zone_rec=zone_rec, raster=raster, cell_rec=_candidate_rows(cell_zones, grown, zone_k, zone_cat),
+        global_rec=_candidate_rows(gids, grown, zone_k, zone_cat),
     )
     return ZoneSet(
         arrays=arrays,
@@ -286,11 +288,10 @@ def compile_zones(
 def _zone_records(
     shape: np.ndarray, bbox: np.ndarray, circle: np.ndarray, core: np.ndarray, zone_k: np.ndarray,
     zone_buffer: np.ndarray, win_off: np.ndarray, zone_tz: np.ndarray, zone_slab_off: np.ndarray, slab_h: np.ndarray,
-    zone_kind: np.ndarray, zone_ring_off: np.ndarray, ring_off: np.ndarray, vx: np.ndarray, vy: np.ndarray,
+    rastered: np.ndarray, zone_ring_off: np.ndarray, ring_off: np.ndarray, vx: np.ndarray, vy: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The packed per-zone rows the evaluator reads (columns ``K.REC_*``) and the distance
-    rasters of the inclusion polygons (a person's home: where most fixes fall, and where
-    the accuracy circle is often near the outline)."""
+    rasters of the polygons marked in ``rastered``."""
     n = shape.shape[0]
     rec = np.zeros((n, K.REC_COLUMNS))
     rec[:, K.REC_SHAPE] = shape
@@ -307,12 +308,22 @@ def _zone_records(
     rec[:, K.REC_CELL_W] = (bbox[:, 2] - bbox[:, 0]) / K.RASTER_SIDE
     rec[:, K.REC_CELL_H] = (bbox[:, 3] - bbox[:, 1]) / K.RASTER_SIDE
     rec[:, K.REC_RASTER_STEP] = np.maximum(rec[:, K.REC_CELL_W], rec[:, K.REC_CELL_H]) / K.RASTER_STEPS
-    with_raster = np.flatnonzero((shape == K.SHAPE_POLYGON) & (zone_kind == 0)
+    with_raster = np.flatnonzero((shape == K.SHAPE_POLYGON) & rastered
                                  & (rec[:, K.REC_CELL_W] > 0) & (rec[:, K.REC_CELL_H] > 0))
     rec[:, K.REC_RASTER] = -1.0
-    rec[with_raster, K.REC_RASTER] = np.arange(with_raster.shape[0]) * float(K.RASTER_SIDE**2)
-    raster = K.build_rasters(rec, with_raster.astype(np.int64), zone_ring_off, ring_off, vx, vy, K.RASTER_SIDE)
+    rec[with_raster, K.REC_RASTER] = np.arange(with_raster.shape[0]) * float(K.RASTER_CORNERS)
+    raster = K.build_rasters(rec, with_raster.astype(np.int64), zone_ring_off, ring_off, vx, vy)
     return rec, raster
+
+
+def _candidate_rows(zones: np.ndarray, grown: np.ndarray, zone_k: np.ndarray, zone_cat: np.ndarray) -> np.ndarray:
+    """One ``K.CAND_*`` row per listed global zone: grown box, scale factor, category, zone."""
+    rows = np.zeros((zones.shape[0], K.CAND_COLUMNS))
+    rows[:, K.CAND_X0:K.CAND_Y1 + 1] = grown[zones]
+    rows[:, K.CAND_K] = zone_k[zones]
+    rows[:, K.CAND_CAT] = zone_cat[zones]
+    rows[:, K.CAND_ZONE] = zones
+    return rows
 
 
 def _build_grid(
