@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from geofence._config import NJIT, NJIT_NO_NRT, NJIT_PARALLEL
 from geofence._exact import orient_sign
-from geofence.projection import lcc_forward
+from geofence.projection import fix_forward, project_into
 
 # point location
 LOC_EXTERIOR = 0
@@ -643,12 +643,12 @@ _CHUNK = 2048
 
 @njit(**NJIT_NO_NRT)
 def _project_into(x: np.ndarray, y: np.ndarray, lonlat: bool, xs: np.ndarray, ys: np.ndarray, i0: int, i1: int) -> None:
+    if lonlat:
+        project_into(x, y, xs, ys, i0, i1)
+        return
     for i in range(i0, i1):
-        if lonlat:
-            xs[i], ys[i] = lcc_forward(x[i], y[i])
-        else:
-            xs[i] = x[i]
-            ys[i] = y[i]
+        xs[i] = x[i]
+        ys[i] = y[i]
 
 
 @njit(**NJIT_PARALLEL)
@@ -748,7 +748,7 @@ def evaluate_serial(x, y, acc, subj, t, exact, lonlat, n_subjects, zs):  # type:
     off[0] = 0
     for i in range(n):
         if lonlat:
-            px, py = lcc_forward(x[i], y[i])
+            px, py = fix_forward(x[i], y[i])
         else:
             px = x[i]
             py = y[i]

@@ -17,7 +17,10 @@ distance because ``k`` changes along it; the distances that decide a state (accu
 radius plus buffer, from a fix to a zone boundary) are a few hundred metres, where it
 is below 2 mm. Zone geometry is projected with pyproj; fixes are projected by
 a numba port of the same ellipsoidal formulas (Snyder, "Map Projections", eq. 15-1..15-9),
-which agrees with pyproj to better than 1 micrometre there.
+which agrees with pyproj to better than 1 micrometre there (measured 5e-9 m), and
+inside a band around the country by polynomials that vectorize (measured 7e-9 m; see
+BAND). Outside it, longitude differences wrap as in PROJ and the port agrees with
+pyproj worldwide to 1e-12 of the distance from the projection's centre (tested).
 """
 
 from __future__ import annotations
@@ -99,19 +102,124 @@ def lcc_scale(lat_deg: float) -> float:
     return _A * _FF * t**_N * _N / (_A * m)
 
 
-@njit(**NJIT)
-def _project_arrays(lon: np.ndarray, lat: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
-    for i in range(lon.shape[0]):
-        x[i], y[i] = lcc_forward(lon[i], lat[i])
+# --- the band around Uzbekistan: the same projection as polynomials that vectorize ---------
+# Inside BAND (lat 30-50 N, lon 50-80 E) rho = rho_c exp(-n (psi - psi_c)) with the
+# isometric latitude's offset psi - psi_c as a degree-18 polynomial in the latitude
+# (interpolated at Chebyshev points, error < 1e-16) and exp, sin and cos by their Taylor
+# series (arguments below 0.2: error < 1e-20). No call and no branch, so LLVM runs four
+# fixes per instruction: a million fixes in 13 ms instead of 54 (one core), within 1e-8 m
+# of ``lcc_forward`` and pyproj. Fixes outside the band take ``lcc_forward``.
+BAND = (30.0, 50.0, 50.0, 80.0)  # lat_lo, lat_hi, lon_lo, lon_hi
+_BAND_PHI_C = math.radians((BAND[0] + BAND[1]) / 2.0)
+_BAND_HALF = math.radians((BAND[1] - BAND[0]) / 2.0)
+_D2R = math.pi / 180.0
+
+
+def _psi(phi: np.ndarray) -> np.ndarray:
+    s = np.sin(phi)
+    return np.asarray(np.arctanh(s) - _E * np.arctanh(_E * s))
+
+
+_PSI_C = float(_psi(np.array([_BAND_PHI_C]))[0])
+_RHO_C = _A * _FF * math.exp(-_N * _PSI_C)
+# monomial coefficients, highest power first, in u = (phi - phi_c) / half
+_CHEB_NODES = np.cos(np.pi * (np.arange(19) + 0.5) / 19)  # degree 18 through 19 Chebyshev points
+_PSI_POLY = tuple(float(c) for c in np.polynomial.chebyshev.cheb2poly(np.polynomial.chebyshev.chebfit(
+    _CHEB_NODES, _psi(_BAND_PHI_C + _BAND_HALF * _CHEB_NODES) - _PSI_C, 18))[::-1])
+_EXP_POLY = tuple(1.0 / math.factorial(k) for k in range(16, -1, -1))
+_SIN_POLY = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(8, -1, -1))  # sin(t) / t in t**2
+_COS_POLY = tuple((-1.0) ** k / math.factorial(2 * k) for k in range(8, -1, -1))  # cos(t) in t**2
+
+
+@njit(**{**NJIT, "inline": "always"})
+def _poly9(c: tuple[float, ...], u: float) -> float:
+    """Horner's rule for 9 coefficients, highest first, written out (a loop over the tuple
+    would not vectorize)."""
+    r = c[0]
+    r = r * u + c[1]
+    r = r * u + c[2]
+    r = r * u + c[3]
+    r = r * u + c[4]
+    r = r * u + c[5]
+    r = r * u + c[6]
+    r = r * u + c[7]
+    return r * u + c[8]
+
+
+@njit(**{**NJIT, "inline": "always"})
+def _poly17(c: tuple[float, ...], u: float) -> float:
+    """Horner's rule for 17 coefficients, highest first."""
+    r = c[0]
+    r = r * u + c[1]
+    r = r * u + c[2]
+    r = r * u + c[3]
+    r = r * u + c[4]
+    r = r * u + c[5]
+    r = r * u + c[6]
+    r = r * u + c[7]
+    r = r * u + c[8]
+    r = r * u + c[9]
+    r = r * u + c[10]
+    r = r * u + c[11]
+    r = r * u + c[12]
+    r = r * u + c[13]
+    r = r * u + c[14]
+    r = r * u + c[15]
+    return r * u + c[16]
+
+
+@njit(**{**NJIT, "inline": "always"})
+def _poly19(c: tuple[float, ...], u: float) -> float:
+    """Horner's rule for 19 coefficients, highest first: the first 17, then two more steps."""
+    r = _poly17(c, u)
+    r = r * u + c[17]
+    return r * u + c[18]
+
+
+@njit(**{**NJIT, "inline": "always"})
+def in_band(lon_deg: float, lat_deg: float) -> bool:
+    return BAND[0] <= lat_deg <= BAND[1] and BAND[2] <= lon_deg <= BAND[3]
+
+
+@njit(**{**NJIT, "inline": "always"})
+def _band_forward(lon_deg: float, lat_deg: float) -> tuple[float, float]:
+    """The band's polynomial projection; coordinates are clamped into the band, so that a
+    fix outside it gives finite numbers (which the caller then replaces)."""
+    la = min(max(lat_deg, BAND[0]), BAND[1])
+    lo = min(max(lon_deg, BAND[2]), BAND[3])
+    rho = _RHO_C * _poly17(_EXP_POLY, -_N * _poly19(_PSI_POLY, (la * _D2R - _BAND_PHI_C) / _BAND_HALF))
+    theta = _N * (lo * _D2R - _LAM0)
+    t2 = theta * theta
+    return rho * (theta * _poly9(_SIN_POLY, t2)), _RHO0 - rho * _poly9(_COS_POLY, t2)
+
+
+@njit(**{**NJIT, "inline": "always"})
+def fix_forward(lon_deg: float, lat_deg: float) -> tuple[float, float]:
+    """How fixes are projected, one at a time: the band's polynomials inside it, else
+    ``lcc_forward``. ``project_into`` gives the same numbers for arrays, faster."""
+    if in_band(lon_deg, lat_deg):
+        return _band_forward(lon_deg, lat_deg)
+    return lcc_forward(lon_deg, lat_deg)
+
+
+@njit(**{**NJIT, "_nrt": False})
+def project_into(lon: np.ndarray, lat: np.ndarray, x: np.ndarray, y: np.ndarray, i0: int, i1: int) -> None:
+    """``fix_forward`` of fixes i0..i1-1 into x, y: the band's polynomials for all of them in
+    one loop that vectorizes, then ``lcc_forward`` for those outside the band."""
+    for i in range(i0, i1):
+        x[i], y[i] = _band_forward(lon[i], lat[i])
+    for i in range(i0, i1):
+        if not in_band(lon[i], lat[i]):
+            x[i], y[i] = lcc_forward(lon[i], lat[i])
 
 
 def project(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Project lon/lat arrays (degrees) to metres in the evaluation frame."""
+    """Project lon/lat arrays (degrees) to metres in the evaluation frame, as fixes are."""
     lon_a = np.ascontiguousarray(lon, dtype=np.float64)
     lat_a = np.ascontiguousarray(lat, dtype=np.float64)
     x = np.empty_like(lon_a)
     y = np.empty_like(lat_a)
-    _project_arrays(lon_a, lat_a, x, y)
+    project_into(lon_a, lat_a, x, y, 0, lon_a.shape[0])
     return x, y
 
 
@@ -131,10 +239,13 @@ def scale_factor(lat_deg: float) -> float:
 
 
 __all__ = [
+    "BAND",
     "PROJ_STRING",
+    "fix_forward",
     "lcc_forward",
     "lcc_scale",
     "project",
+    "project_into",
     "project_with_pyproj",
     "scale_factor",
     "transformer",
