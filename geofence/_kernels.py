@@ -382,7 +382,7 @@ def _raster_state(px: float, py: float, margin: float, z: int, rec: np.ndarray, 
 @njit(**{**NJIT_NO_NRT, "inline": "always"})
 def _classify_fast(px: float, py: float, acc: float, z: int, rec: np.ndarray, raster: np.ndarray, vx: np.ndarray,
                    vy: np.ndarray, slab_off: np.ndarray, slab_seg: np.ndarray) -> tuple[int, float]:
-    """``classify_point`` without exact distances, from the packed zone row: circle, box
+    """``classify_exact`` without the exact distance, from the packed zone row: circle, box
     rejection, core disc, distance raster, then the slab scan. Returns (state, distance):
     the signed distance for circles (it comes for free), NaN for polygons."""
     margin = (acc + rec[z, REC_BUFFER]) * rec[z, REC_K]
