@@ -579,7 +579,6 @@ def _fill_slots(zs, exact: bool, j0: int, j1: int, fix_f: np.ndarray, fix_i: np.
     subj_term = zs.subj_term
     exc_off = zs.exc_off
     exc = zs.exc
-    n_global_all = zs.n_global_all
     grid = zs.grid
     grid_margin_m = zs.grid_margin_m
     cell_off = zs.cell_off
@@ -620,9 +619,9 @@ def _fill_slots(zs, exact: bool, j0: int, j1: int, fix_f: np.ndarray, fix_i: np.
             if exact:
                 pd[o] = dist
             o += 1
+        if o == off[j + 1]:
+            continue  # pass 1 counted no global candidate for this fix: nothing to scan
         sc = subj_cat[s]
-        if sc < 0 and n_global_all == 0:
-            continue
         use_all, lo, hi = _global_span(grid, cell_off, global_rec.shape[0], grid_margin_m, px, py, acc)
         for q in range(lo, hi):
             z = _global_entry(use_all, q, sc, px, py, acc, cell_rec, global_rec)
