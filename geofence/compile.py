@@ -43,9 +43,8 @@ MAX_SLABS_PER_ZONE = 64
 ZoneArrays = namedtuple(
     "ZoneArrays",
     [
-        "shape", "bbox", "circle", "core", "zone_slab_off", "slab_h", "slab_off", "slab_seg", "zone_ring_off",
-        "ring_off", "vx", "vy", "zone_k", "zone_buffer",
-        "zone_tz", "win_off", "win", "tz_off", "tz_at", "tz_val", "subj_term", "subj_cat", "exc_off", "exc",
+        "shape", "bbox", "circle", "slab_off", "slab_seg", "zone_ring_off", "ring_off", "vx", "vy", "zone_k",
+        "win", "tz_off", "tz_at", "tz_val", "subj_term", "subj_cat", "exc_off", "exc",
         "subj_zone_off", "subj_zone_ids", "zone_cat", "grid", "grid_margin_m", "cell_off", "global_ids",
         "n_global_all", "zone_rec", "raster", "cell_rec", "global_rec",
     ],
@@ -266,11 +265,9 @@ def compile_zones(
     zone_rec, raster = _zone_records(shape, bbox, circle, core, zone_k, zone_buffer, win_off, zone_tz, zone_slab_off,
                                      slab_h, rastered, zone_ring_off, ring_off, vx, vy)
     arrays = ZoneArrays(
-        shape=shape, bbox=bbox, circle=circle, zone_ring_off=zone_ring_off, ring_off=ring_off,
-        core=core,
-        zone_slab_off=zone_slab_off, slab_h=slab_h, slab_off=slab_off, slab_seg=slab_seg,
-        vx=np.ascontiguousarray(vx), vy=np.ascontiguousarray(vy), zone_k=zone_k, zone_buffer=zone_buffer,
-        zone_tz=zone_tz, win_off=win_off, win=np.ascontiguousarray(win), tz_off=tz_off, tz_at=tz_at, tz_val=tz_val,
+        shape=shape, bbox=bbox, circle=circle, zone_ring_off=zone_ring_off, ring_off=ring_off, slab_off=slab_off,
+        slab_seg=slab_seg, vx=np.ascontiguousarray(vx), vy=np.ascontiguousarray(vy), zone_k=zone_k,
+        win=np.ascontiguousarray(win), tz_off=tz_off, tz_at=tz_at, tz_val=tz_val,
         subj_term=np.ascontiguousarray(subj_term), subj_cat=subj_cat, exc_off=exc_off,
         exc=np.ascontiguousarray(exc), subj_zone_off=subj_zone_off, subj_zone_ids=subj_zone_ids,
         zone_cat=zone_cat, grid=grid, grid_margin_m=float(grid_margin_m), cell_off=cell_off, global_ids=gids,

@@ -148,16 +148,8 @@ def _poly9(c: tuple[float, ...], u: float) -> float:
 
 @njit(**{**NJIT, "inline": "always"})
 def _poly17(c: tuple[float, ...], u: float) -> float:
-    """Horner's rule for 17 coefficients, highest first."""
-    r = c[0]
-    r = r * u + c[1]
-    r = r * u + c[2]
-    r = r * u + c[3]
-    r = r * u + c[4]
-    r = r * u + c[5]
-    r = r * u + c[6]
-    r = r * u + c[7]
-    r = r * u + c[8]
+    """Horner's rule for 17 coefficients, highest first: the first 9, then eight more steps."""
+    r = _poly9(c, u)
     r = r * u + c[9]
     r = r * u + c[10]
     r = r * u + c[11]
