@@ -3,6 +3,7 @@
 Pure: numpy arrays in, numpy arrays out; no I/O, no asyncio, no SQL.
 """
 
+from geofence._cache import stamp_kernel_caches
 from geofence.compile import DEFAULT_TIMEZONE, ZoneSet, compile_zones
 from geofence.errors import EvaluationInputError, GeofenceError, ZoneGeometryError
 from geofence.evaluate import Evaluation, ZoneState, evaluate, evaluate_xy, locate, path_crosses
@@ -16,6 +17,8 @@ from geofence.zones import (
     parse_schedule,
     validate_zone,
 )
+
+stamp_kernel_caches()  # before any kernel loads from numba's cache (see geofence._cache)
 
 __all__ = [
     "DEFAULT_TIMEZONE",

@@ -194,15 +194,31 @@ def fix_forward(lon_deg: float, lat_deg: float) -> tuple[float, float]:
     return lcc_forward(lon_deg, lat_deg)
 
 
+_OUTSIDE_BLOCK = 256  # fixes per block of project_into's outside-the-band check
+
+
 @njit(**{**NJIT, "_nrt": False})
 def project_into(lon: np.ndarray, lat: np.ndarray, x: np.ndarray, y: np.ndarray, i0: int, i1: int) -> None:
     """``fix_forward`` of fixes i0..i1-1 into x, y: the band's polynomials for all of them in
-    one loop that vectorizes, then ``lcc_forward`` for those outside the band."""
+    one loop that vectorizes, then ``lcc_forward`` for those outside the band.
+
+    The second step first counts, per block, the fixes outside the band, and only a
+    block that has some runs the loop with ``lcc_forward``: LLVM vectorizes that loop by
+    predication, computing ``lcc_forward`` (log, exp, sin, cos) for every fix and
+    storing the outside ones, which cost 23 ms per million fixes on one core when not
+    one fix was outside (measured; the count costs 1 ms)."""
     for i in range(i0, i1):
         x[i], y[i] = _band_forward(lon[i], lat[i])
-    for i in range(i0, i1):
-        if not in_band(lon[i], lat[i]):
-            x[i], y[i] = lcc_forward(lon[i], lat[i])
+    for b0 in range(i0, i1, _OUTSIDE_BLOCK):
+        b1 = min(b0 + _OUTSIDE_BLOCK, i1)
+        outside = 0
+        for i in range(b0, b1):
+            outside += not in_band(lon[i], lat[i])
+        if outside == 0:
+            continue
+        for i in range(b0, b1):
+            if not in_band(lon[i], lat[i]):
+                x[i], y[i] = lcc_forward(lon[i], lat[i])
 
 
 def project(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

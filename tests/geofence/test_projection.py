@@ -55,3 +55,18 @@ def test_distance_error_bounds_stated_in_the_projection_module() -> None:
     assert _errors(2_000.0).max() <= 0.03
     assert _errors(5_000.0).max() <= 0.2
     assert _errors(50_000.0).max() <= 20.0
+
+
+def test_batch_projection_handles_fixes_outside_the_band_anywhere_in_a_block() -> None:
+    """``project_into`` skips the slow formulas for blocks with no fix outside the band:
+    a lone fix abroad, at a block's first or last place or in between, is still projected
+    by them."""
+    lon = rng.uniform(56.0, 73.0, 5_000)
+    lat = rng.uniform(37.0, 46.0, 5_000)
+    abroad = np.array([0, 255, 256, 511, 700, 1_023, 4_999])
+    lon[abroad] = rng.uniform(-180.0, 180.0, abroad.size)
+    lat[abroad] = rng.uniform(-60.0, 20.0, abroad.size)
+    x, y = project(lon, lat)
+    px, py = project_with_pyproj(lon, lat)
+    assert (np.hypot(x - px, y - py) / np.maximum(np.hypot(px, py), 1.0)).max() < 1e-12
+    assert np.abs(x - px).max() < 1e-6 * np.hypot(px, py).max()
