@@ -10,17 +10,22 @@ So every cached kernel of the package gets a source stamp that also holds a dige
 all the package's ``.py`` files: an entry written by other sources no longer matches
 and is compiled afresh (and overwritten), while entries of the current sources load as
 before. This sets one private attribute of numba's cache (``IndexDataCacheFile``
-compares the stamp it holds with the one saved in the index); ``stamp_kernel_caches``
-fails loudly if a numba release renames it, rather than running stale code.
+compares the stamp it holds with the one saved in the index); should a numba release
+rename it, the kernels are compiled at start rather than loaded (a warning says so),
+never run stale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import numba
+from numba.core.caching import NullCache
 
 _PACKAGE = "geofence"
 
@@ -46,19 +51,23 @@ def cached_kernels() -> list[Any]:
         for value in vars(module).values():
             if getattr(value, "_cache", None) is not None and hasattr(value, "overloads"):
                 seen[id(value)] = value
-    return [d for d in seen.values() if type(d._cache).__name__ != "NullCache"]
+    return [d for d in seen.values() if not isinstance(d._cache, NullCache)]
 
 
 def stamp(dispatchers: list[Any], digest: str) -> int:
     """Add ``digest`` to the cache stamp of each dispatcher not stamped yet; returns how
-    many were stamped now."""
+    many were stamped now. Where numba's cache does not look as expected (a numba
+    release that renamed its internals), the dispatcher's disk cache is switched off
+    with a warning: compiling at start is slow, running a stale kernel is wrong."""
     stamped = 0
     for dispatcher in dispatchers:
         cache_file = getattr(dispatcher._cache, "_cache_file", None)
         original = getattr(cache_file, "_source_stamp", None)
         if cache_file is None or original is None:
-            raise RuntimeError(f"numba {getattr(sys.modules.get('numba'), '__version__', '?')} changed its cache "
-                               "internals: geofence cannot keep its kernel cache in step with its sources")
+            dispatcher._cache = NullCache()
+            warnings.warn(f"numba {numba.__version__}: unknown cache internals, so {dispatcher.py_func.__name__} "
+                          "is compiled at start instead of loaded from the disk cache", RuntimeWarning, stacklevel=2)
+            continue
         if isinstance(original, tuple) and len(original) == 3 and original[1] == _PACKAGE:
             continue  # stamped already
         cache_file._source_stamp = (original, _PACKAGE, digest)

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from numba import njit
+from numba.core.caching import NullCache
+
 import geofence
 from geofence import _cache
 
@@ -52,3 +56,20 @@ def test_an_entry_cached_under_other_sources_is_not_loaded(tmp_path: Path) -> No
     assert "data loaded" in again and "data saved" not in again  # same sources: loaded
     other = _run(tmp_path, "sources-b")
     assert "data loaded" not in other and "data saved" in other  # a helper changed: compiled afresh
+
+
+def test_a_cache_of_unknown_shape_is_switched_off_not_trusted() -> None:
+    """Fault injected: numba's cache without the stamp attribute (a future release)."""
+
+    @njit(cache=False)
+    def thrice(v: int) -> int:
+        return 3 * v
+
+    class Renamed:
+        _cache_file = object()  # no _source_stamp
+
+    thrice._cache = Renamed()
+    with pytest.warns(RuntimeWarning, match="compiled at start"):
+        assert _cache.stamp([thrice], "sources-a") == 0
+    assert isinstance(thrice._cache, NullCache)
+    assert thrice(3) == 9
