@@ -26,6 +26,7 @@ from typing import Any
 
 import numba
 from numba.core.caching import NullCache
+from numba.core.dispatcher import Dispatcher
 
 _PACKAGE = "geofence"
 
@@ -49,7 +50,7 @@ def cached_kernels() -> list[Any]:
         if module is None or not (name == _PACKAGE or name.startswith(_PACKAGE + ".")):
             continue
         for value in vars(module).values():
-            if getattr(value, "_cache", None) is not None and hasattr(value, "overloads"):
+            if isinstance(value, Dispatcher):
                 seen[id(value)] = value
     return [d for d in seen.values() if not isinstance(d._cache, NullCache)]
 

@@ -198,6 +198,21 @@ def build_slabs(
     return zone_slab_off, slab_h, counts, entries
 
 
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _circle_state(px: float, py: float, cx: float, cy: float, rad: float, margin: float) -> tuple[int, float]:
+    """State of p against the circle (cx, cy, rad) with an uncertainty margin, and the
+    signed distance to its boundary (negative inside)."""
+    dx = px - cx
+    dy = py - cy
+    dc = math.sqrt(dx * dx + dy * dy)
+    d = abs(dc - rad)
+    if dc < rad:
+        return (INSIDE if d > margin else UNCERTAIN), -d
+    if dc > rad:
+        return (OUTSIDE if d > margin else UNCERTAIN), d
+    return UNCERTAIN, 0.0
+
+
 @njit(**NJIT_NO_NRT)
 def classify_exact(px: float, py: float, margin: float, z: int, shape: np.ndarray, circle: np.ndarray,
                    zone_ring_off: np.ndarray, ring_off: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tuple[int, float]:
@@ -209,16 +224,7 @@ def classify_exact(px: float, py: float, margin: float, z: int, shape: np.ndarra
     path (``_classify_fast``) decides the same states without the exact distance.
     """
     if shape[z] == SHAPE_CIRCLE:
-        dx = px - circle[z, 0]
-        dy = py - circle[z, 1]
-        dc = math.sqrt(dx * dx + dy * dy)
-        rad = circle[z, 2]
-        d = abs(dc - rad)
-        if dc < rad:
-            return (INSIDE if d > margin else UNCERTAIN), -d
-        if dc > rad:
-            return (OUTSIDE if d > margin else UNCERTAIN), d
-        return UNCERTAIN, 0.0
+        return _circle_state(px, py, circle[z, 0], circle[z, 1], circle[z, 2], margin)
     r0 = zone_ring_off[z]
     r1 = zone_ring_off[z + 1]
     loc = locate_in_rings(px, py, vx, vy, ring_off, r0, r1)
@@ -387,16 +393,7 @@ def _classify_fast(px: float, py: float, acc: float, z: int, rec: np.ndarray, ra
     the signed distance for circles (it comes for free), NaN for polygons."""
     margin = (acc + rec[z, REC_BUFFER]) * rec[z, REC_K]
     if rec[z, REC_SHAPE] == SHAPE_CIRCLE:
-        dx = px - rec[z, REC_CX]
-        dy = py - rec[z, REC_CY]
-        dc = math.sqrt(dx * dx + dy * dy)
-        rad = rec[z, REC_CR]
-        d = abs(dc - rad)
-        if dc < rad:
-            return (INSIDE if d > margin else UNCERTAIN), -d
-        if dc > rad:
-            return (OUTSIDE if d > margin else UNCERTAIN), d
-        return UNCERTAIN, 0.0
+        return _circle_state(px, py, rec[z, REC_CX], rec[z, REC_CY], rec[z, REC_CR], margin)
     g = margin + _BBOX_SLACK
     if px < rec[z, REC_X0] - g or px > rec[z, REC_X1] + g or py < rec[z, REC_Y0] - g or py > rec[z, REC_Y1] + g:
         return OUTSIDE, np.nan
