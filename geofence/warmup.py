@@ -15,7 +15,8 @@ _HOME = [[69.24, 41.29], [69.25, 41.29], [69.25, 41.30], [69.24, 41.30], [69.24,
 def warm_up() -> None:
     """Run a tiny zone set through every path: compile, serial and batch evaluation (lon/lat
     and projected, with and without exact distances), point location and path crossing.
-    Takes about a second with cached kernels, about a minute on a fresh checkout."""
+    Takes about a second with cached kernels, 20 s to a minute on a fresh checkout
+    (by the machine's phase)."""
     zones = [
         ZoneSpec("home", "inclusion", {"type": "Polygon", "coordinates": [_HOME]}, subject_id="s",
                  windows=(WeeklyWindow(0, 6 * 3600),)),

@@ -32,7 +32,7 @@ _MQTT_PROTOCOL = {"value": int(os.environ.get("NAZORAT_TEST_MQTT_PROTOCOL", "5")
 @pytest.fixture(scope="session", autouse=True)
 def _geofence_kernels() -> None:
     """Compile the evaluator's kernels into numba's cache once, before any test starts an
-    engine process: on a fresh checkout that takes about a minute, which each engine
+    engine process: on a fresh checkout that takes 20 s to a minute, which each engine
     would otherwise spend before its first fix."""
     warm_up()
 
