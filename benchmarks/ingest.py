@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port
-from telemetry import db
+from telemetry.store import migrate as db
 from telemetry.wire import fixes_topic
 
 N_DEVICES = 1000

@@ -15,7 +15,8 @@ import aiomqtt
 
 from ingest.consumer import MqttConsumer
 from telemetry.errors import StorageError
-from telemetry.pipeline import BatchOutcome, InboundMessage, Pipeline
+from telemetry.model import InboundMessage
+from telemetry.pipeline import BatchOutcome, Pipeline
 from telemetry.wire import FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION, alerts_topic
 
 log = logging.getLogger(__name__)

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "db":
-        from telemetry import db
+        from telemetry.store import migrate as db
 
         url = args.database_url or settings.database_url
         if not url:

@@ -19,8 +19,8 @@ from api import create_app
 from geofence import warm_up
 from ingest import IngestWorker
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
-from telemetry import db
 from telemetry.pipeline import Pipeline
+from telemetry.store import migrate as db
 
 log = logging.getLogger("nazorat")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from telemetry.wire import Status
+from telemetry.model import Status
 
 
 @dataclass(frozen=True, slots=True)

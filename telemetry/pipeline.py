@@ -34,32 +34,20 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from telemetry import metrics, plausibility, timescale
+from telemetry import metrics, plausibility
 from telemetry.conditions import DeviceCondition, Profile, assess
 from telemetry.errors import DecodeError, StorageError
-from telemetry.proximity import Position
+from telemetry.model import DeadLetter, Fix, InboundMessage, Position, Status
 from telemetry.snapshot import REGISTRY_CHANNEL, RegistrySnapshot, load_snapshot
+from telemetry.store import timescale
 from telemetry.transitions import Key, RuleEngine, Transition
-from telemetry.wire import Fix, Status, decode_fixes, decode_status, is_status_topic, status_topic
+from telemetry.wire import decode_fixes, decode_status, is_status_topic, status_topic
 
 log = logging.getLogger(__name__)
 
 ALERTS_CHANNEL = "nazorat_alerts"
 PRESENCE_RESOLUTION_S = 30.0
 DEAD_LETTER_MAX_BYTES = 8192
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    topic: str
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    topic: str
-    reason: str
-    payload: bytes
 
 
 @dataclass
@@ -496,5 +484,5 @@ def _fix_json(f: Fix) -> dict[str, Any]:
     return {"t": f.time_ms, "lat": f.lat, "lon": f.lon, "acc": f.accuracy_m, "src": f.source}
 
 
-__all__ = ["ALERTS_CHANNEL", "BatchOutcome", "DeadLetter", "InboundMessage", "Pipeline", "decode_batch",
+__all__ = ["ALERTS_CHANNEL", "BatchOutcome", "Pipeline", "decode_batch",
            "order_and_dedupe"]

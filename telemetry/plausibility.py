@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 
-from telemetry.proximity import Position
-from telemetry.wire import Fix
+from telemetry.model import Fix, Position
 
 MAX_SPEED_MPS = 70.0  # 252 km/h
 MAX_FUTURE_S = 300

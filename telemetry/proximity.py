@@ -9,20 +9,12 @@ above it, and otherwise neither (which changes nothing).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from geofence.projection import lcc_forward, scale_factor
+from telemetry.model import Position
 from telemetry.rules import COMPLIANT, NEUTRAL, VIOLATING
 
 MAX_VICTIM_FIX_AGE_S = 600  # an older victim position says nothing about now
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    t_ms: int
-    lon: float
-    lat: float
-    accuracy_m: float
 
 
 def distance_m(a: Position, b: Position) -> float:

@@ -29,10 +29,10 @@ import numpy as np
 
 from geofence import ZoneState, evaluate, path_crosses
 from geofence.projection import lcc_forward
-from telemetry.proximity import Position, distance_m, proximity_signal
+from telemetry.model import Fix, Position
+from telemetry.proximity import distance_m, proximity_signal
 from telemetry.rules import COMPLIANT, DEFAULT_DWELL, NEUTRAL, RULE_OFF, VIOLATING, Action, Dwell, Pending, step
 from telemetry.snapshot import RegistrySnapshot
-from telemetry.wire import Fix
 
 Key = tuple[str, str]  # (device, rule)
 CROSSING_MIN_GAP_S = 10

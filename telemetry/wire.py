@@ -35,6 +35,7 @@ from typing import Any
 import msgpack
 
 from telemetry.errors import DecodeError
+from telemetry.model import Fix, Status
 
 TOPIC_PREFIX = "nazorat/v1/devices/"
 FIXES_SUFFIX = "/fixes"
@@ -53,33 +54,6 @@ _MIN_TIME_MS = 946_684_800_000  # 2000-01-01
 _MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
 _ALLOWED_KEYS = frozenset({"v", "t", "lat", "lon", "acc", "spd", "hdg", "src", "seq", "sat"})
 _STATUS_KEYS = frozenset({"v", "t", "bat", "chg", "strap", "case", "gsm", "gps", "online"})
-
-
-@dataclass(frozen=True, slots=True)
-class Fix:
-    device_id: str
-    time_ms: int
-    lat: float
-    lon: float
-    accuracy_m: float
-    speed_mps: float | None = None
-    heading_deg: float | None = None
-    source: str = "gps"
-    seq: int | None = None
-    satellites: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    device_id: str
-    time_ms: int
-    battery_pct: float | None = None
-    charging: bool | None = None
-    strap: str | None = None
-    case_open: bool | None = None
-    gsm_dbm: float | None = None
-    gps_fix: bool | None = None
-    online: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import pytest
 
 from geofence import warm_up
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port, start_broker
-from telemetry import db
+from telemetry.store import migrate as db
 
 ROOT = Path(__file__).resolve().parents[1]
 # MQTT 5 against Mosquitto or a configured broker; 3.1.1 against the amqtt fallback

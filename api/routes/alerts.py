@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import DbConn, Officer
 from api.schemas import AlertPublic, AlertResolve
-from telemetry import alerts as alert_store
-from telemetry import registry
+from telemetry.store import alerts as alert_store
+from telemetry.store import registry
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 

@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import CurrentUser, DbConn, Officer
 from api.schemas import DeadLetterPublic
-from telemetry import alerts as alert_store
-from telemetry import registry
+from telemetry.store import alerts as alert_store
+from telemetry.store import registry
 
 router = APIRouter(tags=["operations"])
 

@@ -22,8 +22,8 @@ from api.schemas import (
     ZoneCreate,
     ZonePublic,
 )
-from telemetry import registry
 from telemetry.errors import InvalidInputError
+from telemetry.store import registry
 
 subjects = APIRouter(prefix="/subjects", tags=["subjects"])
 devices = APIRouter(prefix="/devices", tags=["devices"])

@@ -19,7 +19,7 @@ import paho.mqtt.client as paho
 import psycopg
 
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port
-from telemetry import db
+from telemetry.store import migrate as db
 from telemetry.wire import fixes_topic
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from telemetry.conditions import DeviceCondition, Profile, assess
-from telemetry.wire import Status
+from telemetry.model import Status
 
 T = 1_764_151_200_000
 

@@ -9,7 +9,8 @@ import psycopg
 import pytest
 
 from telemetry.errors import StorageError
-from telemetry.pipeline import InboundMessage, Pipeline
+from telemetry.model import InboundMessage
+from telemetry.pipeline import Pipeline
 from telemetry.wire import fixes_topic
 from tests.geofence.workloads import rect_ring
 

@@ -6,8 +6,9 @@ import json
 
 import psycopg
 
-from telemetry import timescale
-from telemetry.pipeline import InboundMessage, Pipeline
+from telemetry.model import InboundMessage
+from telemetry.pipeline import Pipeline
+from telemetry.store import timescale
 from telemetry.wire import fixes_topic
 from tests.geofence.workloads import rect_ring
 

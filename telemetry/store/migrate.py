@@ -7,7 +7,7 @@ from importlib import resources
 
 import psycopg
 
-from telemetry import timescale
+from telemetry.store import timescale
 
 log = logging.getLogger(__name__)
 _LOCK_ID = 0x4E415A4F  # advisory lock: one migrator at a time
@@ -16,7 +16,7 @@ _LOCK_ID = 0x4E415A4F  # advisory lock: one migrator at a time
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every migration shipped with the package, in order."""
     out = []
-    for entry in resources.files("telemetry.migrations").iterdir():
+    for entry in resources.files("telemetry.store.migrations").iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
             out.append((int(name[:4]), name, entry.read_text()))

@@ -1,0 +1,60 @@
+"""The domain types every codec produces and the pipeline consumes: a fix, a status
+report, an evaluated position, an inbound message and a dead letter. Codecs (wire v1 JSON
+and MessagePack, later OwnTracks and OsmAnd) build these; nothing here knows a format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    device_id: str
+    time_ms: int
+    lat: float
+    lon: float
+    accuracy_m: float
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+    source: str = "gps"
+    seq: int | None = None
+    satellites: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    device_id: str
+    time_ms: int
+    battery_pct: float | None = None
+    charging: bool | None = None
+    strap: str | None = None
+    case_open: bool | None = None
+    gsm_dbm: float | None = None
+    gps_fix: bool | None = None
+    online: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A device's evaluated position: what rules compare the next fix with."""
+
+    t_ms: int
+    lon: float
+    lat: float
+    accuracy_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    reason: str
+    payload: bytes
+
+
+__all__ = ["DeadLetter", "Fix", "InboundMessage", "Position", "Status"]
