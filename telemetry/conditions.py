@@ -7,7 +7,8 @@ Alerts (each raised on the change, not on every report):
 - ``battery_low`` / ``battery_critical``: the level fell below the profile's thresholds
 - ``gps_fix_lost``: reports say "no GPS fix" for longer than the profile allows
 - ``device_clock_off``: device time differs from the server's by more than allowed
-- ``device_offline``: the device's last will (``online: false``)
+- ``device_offline``: the device's last will (``online: false``), whatever time it
+  carries (``is_news``)
 ``communication_loss`` (nothing heard at all) is found by a periodic check in the
 pipeline, since no report arrives to trigger it.
 """
@@ -38,14 +39,27 @@ class DeviceCondition:
     clock_off: bool = False
 
 
+def is_news(prev: DeviceCondition | None, status: Status) -> bool:
+    """Whether a (newly stored) report can change the device's condition. A last will
+    (``online: false``) is news whenever it arrives: the broker publishes it when the
+    connection drops, carrying the time the device set at connect, which is usually
+    older than the reports sent since. Any other report is news only when it is newer
+    than the last one assessed; an older one is stored and changes nothing."""
+    if status.online is False or prev is None:
+        return True
+    return status.time_ms > prev.last.time_ms
+
+
 def assess(prev: DeviceCondition | None, status: Status, profile: Profile,
            received_ms: int) -> tuple[list[tuple[str, dict[str, object]]], DeviceCondition]:
     alerts: list[tuple[str, dict[str, object]]] = []
     last = prev.last if prev is not None else None
     if status.online is False:
         alerts.append(("device_offline", {}))
-        # keep what the device last said about itself; only "offline" is new
-        merged = dataclasses.replace(last, time_ms=status.time_ms, online=False) if last else status
+        # keep what the device last said about itself; only "offline" is new. A will
+        # carries its connect time, often older than the last report: time never moves back
+        merged = (dataclasses.replace(last, time_ms=max(last.time_ms, status.time_ms), online=False)
+                  if last else status)
         return alerts, DeviceCondition(merged, prev.gps_lost_since_ms if prev else None,
                                        prev.gps_alerted if prev else False, prev.clock_off if prev else False)
     if status.strap in ("opened", "cut") and (last is None or last.strap != status.strap):
@@ -74,4 +88,4 @@ def assess(prev: DeviceCondition | None, status: Status, profile: Profile,
     return alerts, DeviceCondition(status, since, alerted, clock_off)
 
 
-__all__ = ["DeviceCondition", "Profile", "assess"]
+__all__ = ["DeviceCondition", "Profile", "assess", "is_news"]

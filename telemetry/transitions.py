@@ -16,7 +16,14 @@ Rules (rule key = zone id, or ``victim:<victim device>``):
   later fix (a violation opened and closed at once).
 - victim: the person's fix against each linked victim's latest fix (and each victim
   fix against the person's latest), see ``telemetry.proximity``; the alert carries the
-  distance and the closing speed.
+  distance and the closing speed. The closing speed is the sum of each party's own
+  contribution: how much its latest move (previous fix to this one, against the other's
+  latest position) shortened the distance, over its own time step. Dividing the change
+  of the pair distance by the time between pair events is wrong when the two report at
+  different moments (a victim fix 3 s old made a 10 m/s approach read 100 m/s).
+- late evidence: ``plan_late`` replays late fixes against the zones with a fresh dwell
+  state and reports each violation they prove as a past one; it never touches the
+  engine's state.
 """
 
 from __future__ import annotations
@@ -27,10 +34,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from geofence import ZoneState, evaluate, path_crosses
+from geofence import Evaluation, ZoneState, evaluate, path_crosses
 from geofence.projection import lcc_forward
 from telemetry.model import Fix, Position
-from telemetry.proximity import distance_m, proximity_signal
+from telemetry.proximity import MAX_VICTIM_FIX_AGE_S, distance_m, proximity_signal
 from telemetry.rules import COMPLIANT, DEFAULT_DWELL, NEUTRAL, RULE_OFF, VIOLATING, Action, Dwell, Pending, step
 from telemetry.snapshot import RegistrySnapshot
 
@@ -45,14 +52,16 @@ class Transition:
     device_id: str
     subject_id: str
     rule: str
-    action: Literal["open", "close", "crossed"]
-    ref: Position  # the stored fix of ``device_id`` the violation / alert refers to
+    action: Literal["open", "close", "crossed", "past"]
+    ref: Position  # the stored fix of ``device_id`` the violation / alert refers to (a past one: its opening fix)
     source: str
     zone_id: str | None = None
     victim_device_id: str | None = None
     kind: str = ""
     distance_m: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    close_ref: Position | None = None  # "past" only: the late fix that closed it (None: still violating at the end)
+    late: bool = False  # proven by late fixes (``RuleEngine.plan_late``)
 
     @property
     def key(self) -> Key:
@@ -66,10 +75,43 @@ class Plan:
     pending: dict[Key, Pending | None] = field(default_factory=dict)
     last: dict[str, Position] = field(default_factory=dict)
     pair_distance: dict[Key, tuple[float, int]] = field(default_factory=dict)
+    pair_rate: dict[Key, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 def _position(f: Fix) -> Position:
     return Position(f.time_ms, f.lon, f.lat, f.accuracy_m)
+
+
+def _signal(f: Fix, state: int, violating: bool) -> int:
+    """A fix's zone state as a dwell signal: only GPS counts, uncertain is neutral, a
+    rule out of force is off."""
+    if state == ZoneState.INACTIVE:
+        return RULE_OFF
+    if f.source != "gps" or state == ZoneState.UNCERTAIN:
+        return NEUTRAL
+    return VIOLATING if violating else COMPLIANT
+
+
+@dataclass(slots=True)
+class _Replay:
+    """One (device, zone)'s fresh dwell state in a late replay."""
+
+    is_open: bool = False
+    pending: Pending | None = None
+    opened_by: Position | None = None
+    distance_m: float | None = None
+
+
+def _closing_component(before: Position | None, after: Position, other: Position) -> float | None:
+    """How fast one party's own move from ``before`` to ``after`` shrinks its distance to
+    ``other`` (m/s, positive when closing), over that party's own time step. None when
+    the step is unknown, not forward in time, or older than a victim fix may be."""
+    if before is None:
+        return None
+    dt_s = (after.t_ms - before.t_ms) / 1000.0
+    if dt_s <= 0 or dt_s > MAX_VICTIM_FIX_AGE_S:
+        return None
+    return (distance_m(before, other) - distance_m(after, other)) / dt_s
 
 
 class RuleEngine:
@@ -78,6 +120,8 @@ class RuleEngine:
         self.pending: dict[Key, Pending] = {}
         self.last: dict[str, Position] = {}
         self.pair_distance: dict[Key, tuple[float, int]] = {}
+        # per victim pair: (person's, victim's) latest closing-speed component, m/s
+        self.pair_rate: dict[Key, tuple[float | None, float | None]] = {}
 
     # --- reading through a plan's overlay ---------------------------------------------
     def _is_open(self, plan: Plan, key: Key) -> bool:
@@ -107,12 +151,16 @@ class RuleEngine:
             plan.last[f.device_id] = _position(f)
         return plan
 
-    def _plan_zones(self, snap: RegistrySnapshot, fresh: list[Fix], plan: Plan) -> None:
+    @staticmethod
+    def _evaluable(snap: RegistrySnapshot, fixes: list[Fix]) -> list[Fix]:
         zs = snap.zone_set
-        evaluable = [f for f in fresh if snap.devices[f.device_id].kind == "ankle_monitor"
-                     and snap.devices[f.device_id].subject_id in zs.subject_index]
-        if not evaluable or zs.n_zones == 0:
-            return
+        return [f for f in fixes if snap.devices[f.device_id].kind == "ankle_monitor"
+                and snap.devices[f.device_id].subject_id in zs.subject_index]
+
+    @staticmethod
+    def _evaluate(snap: RegistrySnapshot, evaluable: list[Fix]) -> tuple[Evaluation, np.ndarray, np.ndarray, np.ndarray]:
+        """(evaluation, subject index per fix, zone kind per pair, violating per pair)."""
+        zs = snap.zone_set
         n = len(evaluable)
         subj = np.fromiter((zs.subject_index[snap.devices[f.device_id].subject_id or ""] for f in evaluable),
                            np.int32, n)
@@ -124,6 +172,76 @@ class RuleEngine:
         state = ev.pair_state
         violating = ((kind == _EXCLUSION) & (state == ZoneState.INSIDE)) | (
             (kind != _EXCLUSION) & (state == ZoneState.OUTSIDE))
+        return ev, subj, kind, violating
+
+    def plan_late(self, snap: RegistrySnapshot, late: list[Fix]) -> list[Transition]:
+        """Past zone violations proven by late fixes (stored, plausible, older than the
+        device's latest evaluated fix; sorted by device, time).
+
+        Late fixes never change the engine's state: each device's late fixes are replayed
+        against its zones with a fresh dwell state (the live dwell parameters and
+        signals: GPS only, uncertain neutral, a rule out of force closes). Every violation
+        the replay opens becomes one ``action="past"`` transition, ``late=True``, with
+        ``ref`` the fix that opened it and ``close_ref`` the fix that closed it (None when
+        the late run ends still violating). Crossings and victim proximity are live rules
+        only."""
+        zs = snap.zone_set
+        evaluable = self._evaluable(snap, late)
+        if not evaluable or zs.n_zones == 0:
+            return []
+        ev, _, kind, violating = self._evaluate(snap, evaluable)
+        state = ev.pair_state
+        distance = ev.pair_distance
+        assert distance is not None  # asked for: exact_distance=True
+        global_ids = {zs.zone_ids[z] for z in zs.arrays.global_ids}
+        out: list[Transition] = []
+        replay: dict[Key, _Replay] = {}
+        kinds: dict[str, str] = {}
+
+        def finish(key: Key, r: _Replay, closed_by: Position | None) -> None:
+            assert r.opened_by is not None
+            sid = snap.devices[key[0]].subject_id or ""
+            out.append(Transition(key[0], sid, key[1], "past", r.opened_by, "gps", zone_id=key[1], kind=kinds[key[1]],
+                                  distance_m=r.distance_m, close_ref=closed_by, late=True))
+
+        def feed(key: Key, f: Fix, signal: int, d: float | None = None) -> None:
+            r = replay.setdefault(key, _Replay())
+            action, r.pending = step(r.is_open, r.pending, signal, f.time_ms, snap.zone_dwell.get(key[1], DEFAULT_DWELL))
+            if action == "open":
+                r.is_open, r.opened_by, r.distance_m = True, _position(f), d
+            elif action == "close":
+                finish(key, r, _position(f))
+                r.is_open, r.opened_by, r.distance_m = False, None, None
+
+        for i, f in enumerate(evaluable):
+            listed: set[str] = set()
+            for p in ev.pairs_of(i):
+                zone_id = zs.zone_ids[ev.pair_zone[p]]
+                listed.add(zone_id)
+                kinds[zone_id] = "exclusion_zone_entered" if kind[p] == _EXCLUSION else "inclusion_zone_left"
+                d = float(distance[p])
+                feed((f.device_id, zone_id), f, _signal(f, int(state[p]), bool(violating[p])),
+                     abs(d) if np.isfinite(d) else None)
+            # a global zone not listed for this fix is OUTSIDE it: compliant for an exclusion
+            for key, r in list(replay.items()):
+                if key[0] == f.device_id and key[1] in global_ids and key[1] not in listed \
+                        and (r.is_open or r.pending is not None) and f.source == "gps":
+                    feed(key, f, COMPLIANT)
+            last_of_device = i + 1 == len(evaluable) or evaluable[i + 1].device_id != f.device_id
+            if last_of_device:
+                for key, r in list(replay.items()):
+                    if key[0] == f.device_id and r.is_open:
+                        finish(key, r, None)
+                replay = {k: v for k, v in replay.items() if k[0] != f.device_id}
+        return out
+
+    def _plan_zones(self, snap: RegistrySnapshot, fresh: list[Fix], plan: Plan) -> None:
+        zs = snap.zone_set
+        evaluable = self._evaluable(snap, fresh)
+        if not evaluable or zs.n_zones == 0:
+            return
+        ev, subj, kind, violating = self._evaluate(snap, evaluable)
+        state = ev.pair_state
         crossings = self._crossing_hits(snap, evaluable, subj)
         pair_fix = ev.pair_fix()
         distance = ev.pair_distance
@@ -150,12 +268,7 @@ class RuleEngine:
                 listed[zone_id] = st
                 if zone_id in global_ids:
                     global_keys.setdefault(f.device_id, set()).add(zone_id)
-                if st == ZoneState.INACTIVE:
-                    signal = RULE_OFF
-                elif f.source != "gps" or st == ZoneState.UNCERTAIN:
-                    signal = NEUTRAL
-                else:
-                    signal = VIOLATING if violating[p] else COMPLIANT
+                signal = _signal(f, st, bool(violating[p]))
                 action = self._step(plan, (f.device_id, zone_id), signal, f.time_ms,
                                     snap.zone_dwell.get(zone_id, DEFAULT_DWELL))
                 if action is not None:
@@ -244,6 +357,7 @@ class RuleEngine:
             else:
                 pairs = [(f.device_id, link.victim_device_id, link.radius_m, link.subject_id)
                          for link in snap.links_by_subject.get(info.subject_id or "", [])]
+            moved_from = self._last(plan, f.device_id)  # the mover's previous position
             plan.last[f.device_id] = _position(f)
             for person, victim, radius, sid in pairs:
                 p_pos = self._last(plan, person)
@@ -254,10 +368,14 @@ class RuleEngine:
                 key = (person, f"victim:{victim}")
                 now_ms = max(p_pos.t_ms, v_pos.t_ms)
                 closing = None
-                prev = plan.pair_distance.get(key) or self.pair_distance.get(key)
                 if not math.isnan(d):
-                    if prev is not None and now_ms > prev[1]:
-                        closing = (prev[0] - d) / ((now_ms - prev[1]) / 1000.0)
+                    rates = plan.pair_rate.get(key) or self.pair_rate.get(key) or (None, None)
+                    other = v_pos if f.device_id == person else p_pos
+                    rate = _closing_component(moved_from, _position(f), other)
+                    rates = (rate, rates[1]) if f.device_id == person else (rates[0], rate)
+                    plan.pair_rate[key] = rates
+                    known = [r for r in rates if r is not None]
+                    closing = sum(known) if known else None
                     plan.pair_distance[key] = (d, now_ms)
                 action = self._step(plan, key, signal, now_ms, DEFAULT_DWELL)
                 if action is not None:
@@ -280,6 +398,7 @@ class RuleEngine:
                 self.pending[key] = pending
         self.last.update(plan.last)
         self.pair_distance.update(plan.pair_distance)
+        self.pair_rate.update(plan.pair_rate)
 
 
 __all__ = ["CROSSING_MIN_GAP_S", "MAX_PLAUSIBLE_SPEED_MPS", "Plan", "RuleEngine", "Transition"]

@@ -39,3 +39,29 @@ def test_clock_skew_and_last_will() -> None:
     assert [a for a, _ in alerts] == ["device_clock_off"]
     alerts, state = assess(state, Status("d", T + 1, online=False), Profile(), received_ms=T + 600_000)
     assert [a for a, _ in alerts] == ["device_offline"]
+
+
+def test_a_last_will_is_news_whatever_time_it_carries() -> None:
+    from telemetry.conditions import is_news
+
+    state: DeviceCondition | None = None
+    connect = T
+    for k in range(3):  # reports after connecting
+        s = Status("d", connect + 60_000 * (k + 1), battery_pct=80, strap="closed")
+        assert is_news(state, s)
+        _, state = assess(state, s, Profile(), received_ms=s.time_ms)
+    assert state is not None
+    will = Status("d", connect, online=False)  # the will carries the connect time
+    assert is_news(state, will)
+    assert not is_news(state, Status("d", connect + 1000, battery_pct=10))  # an old plain report is not
+    assert not is_news(state, Status("d", connect + 180_000, battery_pct=10))  # nor one as old as the last
+    assert is_news(state, Status("d", connect + 180_001, battery_pct=10))
+    assert is_news(None, Status("d", connect, battery_pct=10))
+    alerts, after = assess(state, will, Profile(), received_ms=connect + 240_000)
+    assert [a for a, _ in alerts] == ["device_offline"]
+    # the last report's time does not move back, and what the device said is kept
+    assert after.last.time_ms == connect + 180_000
+    assert (after.last.online, after.last.battery_pct, after.last.strap) == (False, 80, "closed")
+    # a newer report after the will is still news; one from before it is not
+    assert is_news(after, Status("d", connect + 180_001))
+    assert not is_news(after, Status("d", connect + 120_000))
