@@ -9,7 +9,8 @@ FIXES_STORED = Counter("nazorat_fixes_stored_total", "Fixes newly stored in posi
 FIXES_DUPLICATE = Counter("nazorat_fixes_duplicate_total", "Fixes already stored (replays), ignored")
 FIXES_LATE = Counter("nazorat_fixes_late_total", "Fixes older than the device's latest evaluated fix")
 FIXES_IMPLAUSIBLE = Counter("nazorat_fixes_implausible_total", "Stored fixes flagged implausible", ["flag"])
-DEAD_LETTERS = Counter("nazorat_dead_letters_total", "Rejected messages or fixes", ["reason"])
+DEAD_LETTERS = Counter("nazorat_dead_letters_total", "Rejected messages or fixes, by reason code (closed set:"
+                       " telemetry.dead_letters.REASON_CODES)", ["reason"])
 ALERTS_RAISED = Counter("nazorat_alerts_raised_total", "Alerts stored", ["kind"])
 BATCH_SECONDS = Histogram(
     "nazorat_ingest_batch_seconds", "Time to store and evaluate one batch",
@@ -19,6 +20,8 @@ BATCH_FIXES = Histogram("nazorat_ingest_batch_fixes", "Fixes per batch", buckets
 DB_ERRORS = Counter("nazorat_db_errors_total", "Failed batch writes (retried)")
 DB_UP = Gauge("nazorat_db_up", "1 while the ingest database connection works")
 OPEN_VIOLATIONS = Gauge("nazorat_open_violations", "Violations currently open")
+ZONE_COMPILE_ERRORS = Gauge("nazorat_zone_compile_errors", "Zones left out of evaluation because they do not compile")
+RULE_ERRORS = Counter("nazorat_rule_errors_total", "Stored fixes whose rule evaluation raised (set aside, recorded)")
 
 __all__ = [
     "ALERTS_RAISED",
@@ -33,4 +36,6 @@ __all__ = [
     "FIXES_STORED",
     "MESSAGES_RECEIVED",
     "OPEN_VIOLATIONS",
+    "RULE_ERRORS",
+    "ZONE_COMPILE_ERRORS",
 ]

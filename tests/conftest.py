@@ -23,6 +23,7 @@ import pytest
 from geofence import warm_up
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port, start_broker
 from telemetry.store import migrate as db
+from tests.server_dirs import server_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 # MQTT 5 against Mosquitto or a configured broker; 3.1.1 against the amqtt fallback
@@ -43,7 +44,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         yield url
         return
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    pg = EmbeddedPostgres(server_dir("pg") / "data")
     pg.start()
     try:
         yield pg.url()

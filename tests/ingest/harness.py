@@ -21,6 +21,7 @@ import psycopg
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port
 from telemetry.store import migrate as db
 from telemetry.wire import fixes_topic
+from tests.server_dirs import server_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_764_151_200_000
@@ -59,7 +60,7 @@ class Env:
 
 
 def make_env(tmp: Path, n_devices: int) -> Env:
-    pg = EmbeddedPostgres(tmp / "pg")
+    pg = EmbeddedPostgres(server_dir("pg") / "pg")
     pg.start()
     broker = MosquittoBroker(tmp / "mq")
     broker.start()

@@ -11,6 +11,7 @@ import pytest
 from telemetry.errors import StorageError
 from telemetry.model import InboundMessage
 from telemetry.pipeline import Pipeline
+from telemetry.store import ingest as store
 from telemetry.wire import fixes_topic
 from tests.geofence.workloads import rect_ring
 
@@ -75,8 +76,14 @@ def test_late_fix_is_stored_but_never_flips_state(database_url: str) -> None:
     p = Pipeline(database_url)
     p.process([msg(T0 + 10_000, *HOME)])
     out = p.process([msg(T0, *AWAY)])  # older than what we already evaluated
-    assert (out.stored, out.late, out.alert_ids) == (1, 1, [])
+    assert (out.stored, out.late) == (1, 1)
+    # the violation it proves is reported as a past one, closed at once; nothing is open now
+    (alert,) = out.alerts
+    assert (alert["kind"], alert["late"], alert["fix_time_ms"]) == ("inclusion_zone_left", True, T0)
     assert _count(database_url, "SELECT count(*) FROM positions WHERE late") == 1
+    assert _count(database_url, "SELECT count(*) FROM violations WHERE late AND closed_at IS NOT NULL") == 1
+    assert _count(database_url, "SELECT count(*) FROM violations WHERE closed_at IS NULL") == 0
+    assert p.process([msg(T0 + 20_000, *HOME)]).alert_ids == []  # the current state is still compliant
     p.close()
 
 
@@ -108,7 +115,7 @@ def test_database_failure_commits_nothing_and_the_retry_succeeds(database_url: s
     def boom(*_a: Any, **_k: Any) -> None:  # fault injection after positions and alerts were written
         raise psycopg.OperationalError("connection lost (injected)")
 
-    monkeypatch.setattr(Pipeline, "_write_dead_letters", staticmethod(boom))
+    monkeypatch.setattr(store, "insert_dead_letters", boom)
     with pytest.raises(StorageError):
         p.process(batch)
     assert _count(database_url, "SELECT count(*) FROM positions") == 0
