@@ -251,14 +251,18 @@ def raise_communication_loss(conn: Conn) -> list[int]:
 
 # --- status reports ------------------------------------------------------------------------
 def insert_statuses(conn: Conn, statuses: Sequence[Status]) -> set[tuple[str, int]]:
-    """Store status reports (idempotent on (device, time)); returns the keys newly stored."""
+    """Store status reports (idempotent on (device, time)); returns the keys newly stored.
+    A last will (``online`` false) that carries the time of a stored report (the connect
+    time, as the wire format has it) marks that report offline instead, once: it is news."""
     new: set[tuple[str, int]] = set()
     with conn.cursor() as cur:
         for s in statuses:
             row = cur.execute(
                 "INSERT INTO device_status (device_id, device_time, battery_pct, charging, strap, case_open,"
                 f" gsm_dbm, gps_fix, online) VALUES (%s, {TS_FROM_MS}, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING RETURNING 1",
+                " ON CONFLICT (device_id, device_time) DO UPDATE SET online = false"
+                "  WHERE excluded.online IS false AND device_status.online IS DISTINCT FROM false"
+                " RETURNING 1",
                 (s.device_id, s.time_ms, s.battery_pct, s.charging, s.strap, s.case_open, s.gsm_dbm, s.gps_fix,
                  s.online)).fetchone()
             if row is not None:

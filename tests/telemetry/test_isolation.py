@@ -207,4 +207,10 @@ def test_a_last_will_after_later_status_reports_raises_device_offline(database_u
     # the will, as docs/wire-format.md has it: the connect time, online false
     out = p.process([status({"t": connected, "online": False})])
     assert [a["kind"] for a in out.alerts] == ["device_offline"]
+    assert p.process([status({"t": connected, "online": False})]).alert_ids == []  # redelivered: once
+    # a will carrying the time of a stored report (connect time = first report) is news too
+    p.process([status({"t": connected + 40_000, "bat": 78, "strap": "closed"})])
+    out = p.process([status({"t": connected + 1000, "online": False})])
+    assert [a["kind"] for a in out.alerts] == ["device_offline"]
+    assert p.process([status({"t": connected + 1000, "online": False})]).alert_ids == []
     p.close()
