@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from api import errors
-from api.routes import alerts, ops, registry
+from api.routes import alerts, operational, ops, registry
 
 
 def create_app(*, database_url: str, api_token: str, pool_max: int = 10) -> FastAPI:
@@ -37,6 +37,7 @@ def create_app(*, database_url: str, api_token: str, pool_max: int = 10) -> Fast
     app.include_router(registry.devices)
     app.include_router(registry.zones)
     app.include_router(alerts.router)
+    app.include_router(operational.router)
     return app
 
 
