@@ -879,3 +879,51 @@ def check_inputs_parallel(x: np.ndarray, y: np.ndarray, acc: np.ndarray, subj: n
     for i in prange(x.shape[0]):
         bad += _input_code(x, y, acc, subj, n_subjects, lonlat, i) != INPUT_OK
     return INPUT_OK if bad == 0 else check_inputs(x, y, acc, subj, n_subjects, lonlat)
+
+
+@njit(**NJIT)
+def path_candidate_pairs(subj, x0, y0, x1, y1, zone_kind, glob, zs):  # type: ignore[no-untyped-def]
+    """(segment, zone) pairs for ``path_hits``: per segment (subject ``subj[i]``), the
+    subject's exclusion zones, then the global exclusion zones ``glob`` whose category
+    is none or the subject's and whose box meets the segment's box (in list order).
+    Two passes (count, fill), so the output is allocated once."""
+    n = subj.shape[0]
+    b = zs.bbox
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for phase in range(2):
+        if phase == 1:
+            for i in range(n):
+                counts[i + 1] += counts[i]
+            seg_out = np.empty(counts[n], dtype=np.int64)
+            zone_out = np.empty(counts[n], dtype=np.int32)
+        for i in range(n):
+            s = subj[i]
+            o = counts[i]
+            c = 0
+            sc = -1
+            if s >= 0:
+                sc = zs.subj_cat[s]
+                for q in range(zs.subj_zone_off[s], zs.subj_zone_off[s + 1]):
+                    z = zs.subj_zone_ids[q]
+                    if zone_kind[z] == 1:
+                        if phase == 1:
+                            seg_out[o + c] = i
+                            zone_out[o + c] = z
+                        c += 1
+            lo_x = min(x0[i], x1[i])
+            hi_x = max(x0[i], x1[i])
+            lo_y = min(y0[i], y1[i])
+            hi_y = max(y0[i], y1[i])
+            for q in range(glob.shape[0]):
+                z = glob[q]
+                cat = zs.zone_cat[z]
+                if cat >= 0 and (s < 0 or cat != sc):
+                    continue
+                if b[z, 0] <= hi_x and b[z, 2] >= lo_x and b[z, 1] <= hi_y and b[z, 3] >= lo_y:
+                    if phase == 1:
+                        seg_out[o + c] = i
+                        zone_out[o + c] = z
+                    c += 1
+            if phase == 0:
+                counts[i + 1] = c
+    return seg_out, zone_out

@@ -57,7 +57,7 @@ class ZoneSet:
 
     arrays: ZoneArrays
     zone_ids: tuple[str, ...]
-    zone_kind: np.ndarray  # int8: 0 inclusion, 1 exclusion
+    zone_kind: np.ndarray  # int8: 0 inclusion, 1 exclusion (public: see also geofence.zone_is_exclusion)
     subject_index: dict[str, int]
     zones: tuple[ZoneSpec, ...]
     # compiled kernel entry points for this zone set's argument types (see geofence._dispatch)
