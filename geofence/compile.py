@@ -23,8 +23,10 @@ from geofence.projection import project_with_pyproj, scale_factor
 from geofence.zones import (
     SubjectRules,
     ZoneSpec,
+    check_region,
     check_zone_fields,
     circle_centre,
+    circle_extent,
     polygon_rings,
     raw_polygon_rings,
 )
@@ -185,20 +187,28 @@ def compile_zones(
             else:
                 lon, lat = (float(v) for v in spec.geometry["coordinates"][:2])
                 r = float(spec.radius_m or 0.0)
+            check_region(spec.zone_id, *circle_extent(lon, lat, r))
             shape[z] = K.SHAPE_CIRCLE
             circles.append((z, lon, lat, r))
             zone_rings.append(zone_rings[-1])
             continue
         rings = polygon_rings(spec) if validate else raw_polygon_rings(spec)
         lat_min, lat_max = 90.0, -90.0
+        lon_lo, lon_hi = 180.0, -180.0
         for poly in rings:
             for ring in poly:
                 arr = np.asarray(ring, dtype=np.float64)
+                if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] < 2:
+                    raise ZoneGeometryError(spec.zone_id, "a ring needs positions of two numbers")
                 lon_parts.append(arr[:, 0])
                 lat_parts.append(arr[:, 1])
                 ring_lens.append(arr.shape[0])
                 lat_min = min(lat_min, float(arr[:, 1].min()))
                 lat_max = max(lat_max, float(arr[:, 1].max()))
+                lon_lo = min(lon_lo, float(arr[:, 0].min()))
+                lon_hi = max(lon_hi, float(arr[:, 0].max()))
+        # every part in the served region (NaN compares false: refused as well)
+        check_region(spec.zone_id, lon_lo, lon_hi, lat_min, lat_max)
         zone_rings.append(len(ring_lens))
         zone_k[z] = scale_factor((lat_min + lat_max) / 2.0)
         reach_k[z] = zone_k[z]
