@@ -40,6 +40,14 @@ SHAPE_CIRCLE = 1
 _BBOX_SLACK = 1e-6
 _SECONDS_PER_WEEK = 7 * 86400
 _MONDAY_OFFSET_S = 3 * 86400  # 1970-01-01 was a Thursday
+# Time-zone tables (geofence.compile) hold every change from 1800 (before it no zone of
+# the tz database changes: each keeps its first offset, tested for all of them) to
+# TZ_TABLE_END_S, 2500-01-01. By then every zone follows its yearly rule (tzdata lists
+# explicit changes up to 2087 at most), and that rule repeats with the Gregorian calendar
+# every 400 years, a whole number of weeks: a later instant reads the table 400 years
+# (or a multiple) earlier, which gives both its offset and its time of week.
+TZ_TABLE_END_S = 16_725_225_600  # 2500-01-01 00:00 UTC
+TZ_PERIOD_S = 146_097 * 86_400  # 400 Gregorian years = 20,871 weeks
 
 
 @njit(**NJIT)
@@ -557,6 +565,8 @@ def _windows_active(z: int, t: int, rec: np.ndarray, win: np.ndarray, tz_off: np
     if a == b:
         return True
     tz = int(rec[z, REC_TZ])
+    if t >= TZ_TABLE_END_S:  # the rule's 400-year period (see TZ_TABLE_END_S)
+        t -= ((t - TZ_TABLE_END_S) // TZ_PERIOD_S + 1) * TZ_PERIOD_S
     lo = tz_off[tz]  # tz_at[lo] is the table's -inf sentinel: find the last change <= t
     hi = tz_off[tz + 1]
     while hi - lo > 1:

@@ -21,7 +21,7 @@ def _polygon(zone_id: str, coordinates: list, kind: str = "Polygon") -> ZoneSpec
 
 
 ABROAD = {"Moscow": (37.62, 55.75), "Reykjavik": (-21.94, 64.15), "Sao Paulo": (-46.63, -23.55),
-          "equator": (20.0, 0.0), "cut meridian": (-115.5, 41.0), "Kabul": (69.17, 29.5)}
+          "equator": (20.0, 0.0), "cut meridian": (-115.5, 41.0), "south of the band": (69.17, 29.5)}
 
 
 def _refused(zone: ZoneSpec) -> None:
