@@ -46,7 +46,7 @@ class Infrastructure:
         """Passwords for these devices on our broker (None: the broker is anonymous)."""
         if self.credentials is None or not isinstance(self.broker, MosquittoBroker):
             return None
-        out = {d: self.credentials.add_device(d) for d in device_ids}
+        out = self.credentials.add_devices(device_ids)
         self.broker.reload()
         return out
 
@@ -83,7 +83,8 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
                 store = CredentialStore(data_dir / "mqtt-auth")
                 store.write_acl()
                 engine_pw = store.engine_password()
-                broker = MosquittoBroker(data_dir / "mqtt", password_file=store.password_file, acl_file=store.acl_file)
+                broker = MosquittoBroker(data_dir / "mqtt", password_file=store.password_file, acl_file=store.acl_file,
+                                         pid_file=store.pid_file)
                 broker.start()
                 mqtt_url = f"mqtt://{ENGINE_USER}:{engine_pw}@{broker.host}:{broker.port}"
             else:
