@@ -132,7 +132,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     infra = stack.start_infrastructure(data_dir, args.database_url or settings.database_url,
                                        args.mqtt_url or settings.mqtt_url)
     try:
-        stack.migrate(infra.database_url)
+        infra.migrate()  # as the owner role; the engine and the API run as the run-time role
         token = settings.api_token or stack.load_or_create_token(data_dir)
         asyncio.run(stack.serve(
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,

@@ -2,7 +2,7 @@
 
 from nazorat.services.broker import AmqttBroker, MosquittoBroker, start_broker
 from nazorat.services.credentials import ENGINE_USER, CredentialStore, check_device_id, check_service_account
-from nazorat.services.errors import AccountNameError, ServiceError
+from nazorat.services.errors import AccountNameError, DatabaseSetupError, MigrationPrivilegeError, ServiceError
 from nazorat.services.net import free_port, wait_for_port
 from nazorat.services.postgres import EmbeddedPostgres
 
@@ -11,7 +11,9 @@ __all__ = [
     "AccountNameError",
     "AmqttBroker",
     "CredentialStore",
+    "DatabaseSetupError",
     "EmbeddedPostgres",
+    "MigrationPrivilegeError",
     "MosquittoBroker",
     "ServiceError",
     "check_device_id",
