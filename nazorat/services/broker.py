@@ -61,6 +61,7 @@ class MosquittoBroker:
 
     def render_config(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # the persistence file holds queued fixes, the log device ids
         auth: list[str] = []
         listener: list[str] = []
         if self.password_file is not None:

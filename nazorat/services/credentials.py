@@ -98,6 +98,10 @@ class CredentialStore:
         self.acl_file = self.directory / "acl"
         self.pid_file = self.directory / "broker.pid"
 
+    def _mkdir(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+
     def _entries(self) -> dict[str, str]:
         if not self.password_file.exists():
             return {}
@@ -111,7 +115,7 @@ class CredentialStore:
     def _set_passwords(self, passwords: dict[str, str]) -> None:
         entries = self._entries()
         entries.update({u: hash_password(p) for u, p in passwords.items()})
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._mkdir()
         tmp = self.password_file.with_suffix(".tmp")
         tmp.touch(0o600)
         tmp.chmod(0o600)
@@ -159,7 +163,7 @@ class CredentialStore:
 
     def write_acl(self) -> None:
         """Render the ACL: one block per engine account, then the devices' patterns."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._mkdir()
         block = string.Template(_ENGINE_ACL_TEMPLATE.read_text())
         blocks = "\n".join(block.substitute(engine_user=u) for u in self.engine_accounts())
         self.acl_file.write_text(string.Template(_ACL_TEMPLATE.read_text()).substitute(engine_blocks=blocks))

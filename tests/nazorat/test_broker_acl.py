@@ -4,6 +4,7 @@ their MQTT 5 reason codes (a timeout is a failure, not a refusal)."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 import time
@@ -105,6 +106,9 @@ def test_devices_publish_only_under_their_own_id(secure_broker: tuple[MosquittoB
     assert _connack(broker, None, None) == NOT_AUTHORIZED  # anonymous refused
     assert _connack(broker, "dev-a", "wrong") == NOT_AUTHORIZED
     assert _connack(broker, "nobody-knows-me", "x") == NOT_AUTHORIZED
+    # other local users cannot read the password hashes, the queued fixes or the log
+    assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE(broker.data_dir.stat().st_mode) == 0o700
 
 
 def _credentials(*args: str, auth: Path) -> subprocess.CompletedProcess[str]:
