@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     cred = devs.add_parser("credentials", help="create or rotate MQTT passwords for devices (printed once)")
     cred.add_argument("device_ids", nargs="+")
     cred.add_argument("--auth-dir", type=Path, help="the broker's password/ACL folder (default DATA_DIR/mqtt-auth)")
+    cred.add_argument("--engine", action="store_true",
+                      help="the names are engine service accounts (nazorat-engine, nazorat-engine-<worker>), not devices")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -83,14 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "simulate":
         return _simulate(args, settings)
     if args.command == "devices":
-        from nazorat.services import CredentialStore
-
-        store = CredentialStore(args.auth_dir or Path(settings.data_dir) / "mqtt-auth")
-        store.write_acl()
-        for device_id in args.device_ids:
-            print(f"{device_id}\t{store.add_device(device_id)}")
-        print(f"written to {store.password_file}; send SIGHUP to mosquitto to reload", file=sys.stderr)
-        return 0
+        return _credentials(args, settings)
     if args.command == "zones":
         token = args.token or settings.api_token
         req = urllib.request.Request(args.api_url.rstrip("/") + "/zones/import", data=args.file.read_bytes(),
@@ -102,6 +97,34 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _credentials(args: argparse.Namespace, settings: Settings) -> int:
+    """Create or rotate MQTT passwords (printed once, stored hashed); the running broker
+    that uses these files reloads them at once (its PID is recorded beside them)."""
+    from nazorat.services import AccountNameError, CredentialStore, check_device_id, check_service_account
+
+    store = CredentialStore(args.auth_dir or Path(settings.data_dir) / "mqtt-auth")
+    try:
+        for name in args.device_ids:  # every name is checked before anything is written
+            (check_service_account if args.engine else check_device_id)(name)
+    except AccountNameError as exc:
+        print(f"nazorat: {exc}", file=sys.stderr)
+        return 2
+    store.write_acl()
+    if args.engine:
+        passwords = {name: store.rotate_engine_password(name) for name in args.device_ids}
+    else:
+        passwords = store.add_devices(args.device_ids)
+    for name, password in passwords.items():
+        print(f"{name}\t{password}")
+    pid = store.reload_broker()
+    if pid is not None:
+        print(f"written to {store.password_file}; the running broker (pid {pid}) reloaded it", file=sys.stderr)
+    else:
+        print(f"written to {store.password_file}; no running broker uses it: it takes effect when the stack starts",
+              file=sys.stderr)
+    return 0
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from nazorat import stack
 
@@ -109,7 +132,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     infra = stack.start_infrastructure(data_dir, args.database_url or settings.database_url,
                                        args.mqtt_url or settings.mqtt_url)
     try:
-        stack.migrate(infra.database_url)
+        infra.migrate()  # as the owner role; the engine and the API run as the run-time role
         token = settings.api_token or stack.load_or_create_token(data_dir)
         asyncio.run(stack.serve(
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,

@@ -19,6 +19,8 @@ from api import create_app
 from geofence import warm_up
 from ingest import IngestWorker
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
+from nazorat.services.errors import MigrationPrivilegeError
+from nazorat.services.postgres import RUNTIME_ROLE, grant_runtime
 from telemetry.pipeline import Pipeline
 from telemetry.store import migrate as db
 
@@ -35,18 +37,31 @@ class _Server(uvicorn.Server):
 
 @dataclass
 class Infrastructure:
+    """The services ``nazorat run`` uses. ``database_url`` is what the engine and the API
+    connect with: on the embedded PostgreSQL the least-privilege run-time role
+    (``nazorat_app``, no DDL, append-only audit log); ``migration_url`` is the owner role
+    that applies migrations (``migrate``). With a configured database both are that URL."""
+
     database_url: str
     mqtt_url: str
     mqtt_protocol: int
     postgres: EmbeddedPostgres | None = None
     broker: MosquittoBroker | AmqttBroker | None = None
     credentials: CredentialStore | None = None  # set when our Mosquitto enforces per-device auth
+    migration_url: str | None = None
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations as the owner; on our PostgreSQL, re-grant the run-time role."""
+        applied = db.upgrade(self.migration_url or self.database_url)
+        if self.migration_url is not None:
+            grant_runtime(self.migration_url)
+        return applied
 
     def device_credentials(self, device_ids: list[str]) -> dict[str, str] | None:
         """Passwords for these devices on our broker (None: the broker is anonymous)."""
         if self.credentials is None or not isinstance(self.broker, MosquittoBroker):
             return None
-        out = {d: self.credentials.add_device(d) for d in device_ids}
+        out = self.credentials.add_devices(device_ids)
         self.broker.reload()
         return out
 
@@ -69,11 +84,18 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
     """Use the configured services, or start an embedded PostgreSQL and a broker."""
     data_dir.mkdir(parents=True, exist_ok=True)
     pg = None
+    migration_url = None
     if database_url is None:
         pg = EmbeddedPostgres(data_dir / "pg")
         pg.start()
-        database_url = ensure_database(pg.url(), "nazorat")
-        log.info("started embedded PostgreSQL on 127.0.0.1:%d (data in %s)", pg.port, pg.data_dir)
+        try:
+            database = pg.provision("nazorat")
+        except BaseException:
+            pg.stop()
+            raise
+        database_url, migration_url = database.runtime_url, database.owner_url
+        log.info("started embedded PostgreSQL on 127.0.0.1:%d (data in %s, passwords in %s); the engine and the API"
+                 " connect as %s", pg.port, pg.data_dir, pg.secret_file, RUNTIME_ROLE)
     broker: MosquittoBroker | AmqttBroker | None = None
     store = None
     protocol = 5
@@ -83,7 +105,8 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
                 store = CredentialStore(data_dir / "mqtt-auth")
                 store.write_acl()
                 engine_pw = store.engine_password()
-                broker = MosquittoBroker(data_dir / "mqtt", password_file=store.password_file, acl_file=store.acl_file)
+                broker = MosquittoBroker(data_dir / "mqtt", password_file=store.password_file, acl_file=store.acl_file,
+                                         pid_file=store.pid_file)
                 broker.start()
                 mqtt_url = f"mqtt://{ENGINE_USER}:{engine_pw}@{broker.host}:{broker.port}"
             else:
@@ -97,7 +120,7 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
                 pg.stop()
             raise
         log.info("started %s broker at mqtt://%s:%d", type(broker).__name__, broker.host, broker.port)
-    return Infrastructure(database_url, mqtt_url, protocol, pg, broker, store)
+    return Infrastructure(database_url, mqtt_url, protocol, pg, broker, store, migration_url=migration_url)
 
 
 def load_or_create_token(data_dir: Path) -> str:
@@ -192,7 +215,21 @@ def _without_password(url: str) -> str:
 
 
 def migrate(database_url: str) -> list[str]:
-    return db.upgrade(database_url)
+    """Apply pending migrations. A role without DDL rights (the run-time role) passes when
+    none is pending and raises ``MigrationPrivilegeError`` when some are."""
+    try:
+        return db.upgrade(database_url)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        with psycopg.connect(database_url) as conn:
+            role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+            try:
+                done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            except psycopg.errors.UndefinedTable:
+                done = set()
+        pending = [name for version, name, _ in db.migrations() if version not in done]
+        if pending:
+            raise MigrationPrivilegeError(role, pending) from exc
+        return []
 
 
 __all__ = ["Infrastructure", "ensure_database", "load_or_create_token", "migrate", "serve", "start_infrastructure"]
