@@ -20,6 +20,7 @@ from geofence import warm_up
 from ingest import IngestWorker
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
 from telemetry.pipeline import Pipeline
+from telemetry.settings import Settings
 from telemetry.store import migrate as db
 
 log = logging.getLogger("nazorat")
@@ -191,8 +192,8 @@ def _without_password(url: str) -> str:
     return f"{u.scheme}://{u.username + '@' if u.username else ''}{u.hostname}:{u.port}"
 
 
-def migrate(database_url: str) -> list[str]:
-    return db.upgrade(database_url)
+def migrate(database_url: str, settings: Settings) -> list[str]:
+    return db.upgrade(database_url, retention_days=settings.retention_days, timezone=settings.timezone)
 
 
 __all__ = ["Infrastructure", "ensure_database", "load_or_create_token", "migrate", "serve", "start_infrastructure"]
