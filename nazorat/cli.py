@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database_url or settings.database_url
         if not url:
             parser.error("--database-url or NAZORAT_DATABASE_URL is required")
-        print("\n".join(db.upgrade(url)) or "schema is up to date")
+        print("\n".join(db.upgrade(url, retention_days=settings.retention_days, timezone=settings.timezone))
+              or "schema is up to date")
         return 0
     if args.command == "simulate":
         return _simulate(args, settings)
@@ -132,7 +133,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     infra = stack.start_infrastructure(data_dir, args.database_url or settings.database_url,
                                        args.mqtt_url or settings.mqtt_url)
     try:
-        infra.migrate()  # as the owner role; the engine and the API run as the run-time role
+        infra.migrate(settings)  # as the owner role; the engine and the API run as the run-time role
         token = settings.api_token or stack.load_or_create_token(data_dir)
         asyncio.run(stack.serve(
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
@@ -154,7 +155,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if not database_url or not mqtt_url or not settings.api_token:
         print("serve needs a database URL, an MQTT URL and NAZORAT_API_TOKEN", file=sys.stderr)
         return 2
-    stack.migrate(database_url)
+    stack.migrate(database_url, settings)
     asyncio.run(stack.serve(
         database_url=database_url, mqtt_url=mqtt_url, mqtt_protocol=args.mqtt_protocol,
         api_token=settings.api_token, host=settings.api_host, port=args.port or settings.api_port,

@@ -22,6 +22,7 @@ from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, Embedded
 from nazorat.services.errors import MigrationPrivilegeError
 from nazorat.services.postgres import RUNTIME_ROLE, grant_runtime
 from telemetry.pipeline import Pipeline
+from telemetry.settings import Settings
 from telemetry.store import migrate as db
 
 log = logging.getLogger("nazorat")
@@ -50,9 +51,11 @@ class Infrastructure:
     credentials: CredentialStore | None = None  # set when our Mosquitto enforces per-device auth
     migration_url: str | None = None
 
-    def migrate(self) -> list[str]:
+    def migrate(self, settings: Settings | None = None) -> list[str]:
         """Apply pending migrations as the owner; on our PostgreSQL, re-grant the run-time role."""
-        applied = db.upgrade(self.migration_url or self.database_url)
+        settings = settings or Settings()
+        applied = db.upgrade(self.migration_url or self.database_url, retention_days=settings.retention_days,
+                             timezone=settings.timezone)
         if self.migration_url is not None:
             grant_runtime(self.migration_url)
         return applied
@@ -214,11 +217,13 @@ def _without_password(url: str) -> str:
     return f"{u.scheme}://{u.username + '@' if u.username else ''}{u.hostname}:{u.port}"
 
 
-def migrate(database_url: str) -> list[str]:
-    """Apply pending migrations. A role without DDL rights (the run-time role) passes when
-    none is pending and raises ``MigrationPrivilegeError`` when some are."""
+def migrate(database_url: str, settings: Settings | None = None) -> list[str]:
+    """Apply pending migrations and the server-specific setup. A role without DDL rights
+    (the run-time role) passes when none is pending and raises ``MigrationPrivilegeError``
+    when some are."""
+    settings = settings or Settings()
     try:
-        return db.upgrade(database_url)
+        return db.upgrade(database_url, retention_days=settings.retention_days, timezone=settings.timezone)
     except psycopg.errors.InsufficientPrivilege as exc:
         with psycopg.connect(database_url) as conn:
             role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]

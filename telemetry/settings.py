@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +24,17 @@ class Settings(BaseSettings):
     data_dir: str = ".nazorat"
     # keep fixes and status reports this long (evidence behind alerts is always kept)
     retention_days: int = Field(1095, ge=1)
+    # the deployment's time zone: daily summaries (device_daily) count by its local day
+    timezone: str = "Asia/Tashkent"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
 
 
 __all__ = ["Settings"]
