@@ -53,7 +53,7 @@ class Infrastructure:
 
     def migrate(self, settings: Settings | None = None) -> list[str]:
         """Apply pending migrations as the owner; on our PostgreSQL, re-grant the run-time role."""
-        settings = settings or Settings()
+        settings = settings or Settings()  # type: ignore[call-arg]  # fields come from the environment
         applied = db.upgrade(self.migration_url or self.database_url, retention_days=settings.retention_days,
                              timezone=settings.timezone)
         if self.migration_url is not None:
@@ -221,7 +221,7 @@ def migrate(database_url: str, settings: Settings | None = None) -> list[str]:
     """Apply pending migrations and the server-specific setup. A role without DDL rights
     (the run-time role) passes when none is pending and raises ``MigrationPrivilegeError``
     when some are."""
-    settings = settings or Settings()
+    settings = settings or Settings()  # type: ignore[call-arg]  # fields come from the environment
     try:
         return db.upgrade(database_url, retention_days=settings.retention_days, timezone=settings.timezone)
     except psycopg.errors.InsufficientPrivilege as exc:
