@@ -123,13 +123,14 @@ async def serve(
     fleet_credentials: Callable[[list[str]], dict[str, str] | None] | None = None,
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
     health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
+    silence_check_s: float = 30.0,
 ) -> None:
     """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``), every task owned by one
     ``Supervisor`` (the policy per task is in ``nazorat.supervisor``). Returns after a
     clean stop; raises ``FatalTaskError`` when a fatal task failed and ``StartupError``
     when ingest does not connect to the broker within ``connect_timeout_s``.
     ``ingest_stall_s``: how long messages may wait with no batch before ``/readyz`` says
-    ingest is stuck."""
+    ingest is stuck; ``silence_check_s``: the interval of the communication-loss check."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -153,7 +154,8 @@ async def serve(
                 worker = IngestWorker(mqtt_url=mqtt_url, pipeline=pipeline, client_id=client_id,
                                       shared_group=shared_group, protocol=mqtt_protocol,
                                       batch_max_messages=batch_max_messages, batch_max_ms=batch_max_ms,
-                                      retention_days=retention_days, health=health)
+                                      retention_days=retention_days, silence_check_s=silence_check_s,
+                                      health=health)
                 supervisor.start(TaskSpec("ingest", partial(worker.run, stop), Policy.RESTART))
             supervisor.start(TaskSpec("readiness", partial(watch_readiness, health, stop), Policy.RESTART,
                                       critical=False))

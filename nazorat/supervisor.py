@@ -42,8 +42,8 @@ are cancelled; then ``FatalTaskError`` is raised if a fatal task failed (exit st
 else the block ends normally (exit status 0).
 
 A process without the API (``serve --no-api``) has no HTTP port: its readiness is seen in
-its log (the readiness task logs ``not ready: broker, task.ingest ...`` at WARNING and
-``ready`` at INFO at each change, every failure is logged with its traceback) and in its
+its log (the readiness task logs ``not ready: broker (...), task.ingest (...)`` at WARNING
+and ``ready`` at INFO at each change, every failure is logged with its traceback) and in its
 exit status; run the API beside it (or without ``--no-api`` on an internal port) to probe
 ``/readyz`` and scrape ``/metrics``.
 """
@@ -191,10 +191,13 @@ async def watch_readiness(health: Health, stop: asyncio.Event, *, every_s: float
         metrics.READY.set(1 if r.ready else 0)
         now = (r.ready, tuple(r.failing))
         if now != was:
+            why = ", ".join(f"{n} ({r.parts[n].detail})" for n in r.failing)
             if r.ready:
                 log.info("ready")
+            elif was is None:
+                log.info("not ready yet: %s", why)  # starting
             else:
-                log.warning("not ready: %s", ", ".join(f"{n} ({r.parts[n].detail})" for n in r.failing))
+                log.warning("not ready: %s", why)
             was = now
         await _sleep_or_stop(stop, every_s)
 

@@ -248,6 +248,66 @@ def test_a_batch_that_raised_half_way_is_rolled_back_and_redelivered_not_committ
         pub.close()
 
 
+def test_a_failing_periodic_job_is_logged_and_counted_and_ingest_goes_on(
+        database_url: str, mqtt_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # a non-storage error out of the silence check used to end the ingest task silently
+    devices = register(database_url, 2)
+    failures = sample("nazorat_task_failures_total", "silence_check")
+
+    def broken(pipeline: Pipeline) -> list[int]:
+        raise InjectedFaultError("silence check broke")
+
+    monkeypatch.setattr(Pipeline, "check_silence", broken)
+    pub = publisher(mqtt_url)
+    try:
+        with running(database_url, mqtt_url, silence_check_s=0.2) as engine:
+            deadline = time.monotonic() + 30
+            while sample("nazorat_task_failures_total", "silence_check") < failures + 2:
+                assert time.monotonic() < deadline, "the silence check's failures are not counted"
+                time.sleep(0.1)
+            pub.publish_all(numbered_fixes(devices, 0, 5))
+            assert wait_stored(database_url, 10) == 10, "ingest stopped with the failing job"
+            body = engine.wait_readyz(200)  # not critical: shown, does not gate readiness
+            assert body["parts"]["job.silence_check"]["ok"] is False
+            assert any(r.exc_info and isinstance(r.exc_info[1], InjectedFaultError) for r in caplog.records)
+    finally:
+        pub.close()
+
+
+def test_readyz_lists_zones_that_do_not_compile_by_id_without_their_geometry(
+        database_url: str, mqtt_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    devices = register(database_url, 1)
+    reasons = {"zone-b": "Self-intersection[69.2451 41.3112]", "zone-a": "unknown time zone 'Mars/Olympus'"}
+    monkeypatch.setattr(Pipeline, "compile_errors", property(lambda self: dict(reasons)))
+    pub = publisher(mqtt_url)
+    try:
+        with running(database_url, mqtt_url) as engine:
+            pub.publish_all(numbered_fixes(devices, 0, 2))
+            assert wait_stored(database_url, 2) == 2
+            body = engine.wait_readyz(200, until=lambda b: b["parts"]["zones"]["ok"] is False)
+            assert body["parts"]["zones"]["zone_ids"] == ["zone-a", "zone-b"]
+            assert "69.2451" not in json.dumps(body) and "Mars" not in json.dumps(body)  # ids, not reasons
+    finally:
+        pub.close()
+
+
+def test_ingest_is_stuck_only_when_messages_wait_longer_than_the_threshold() -> None:
+    from telemetry.health import ingest_part
+
+    def part(**kw: Any) -> bool:
+        args: dict[str, Any] = {"backlog": 0, "batch_age_s": None, "backlog_age_s": None, "loop_age_s": 0.0,
+                                "loop_interval_s": 30.0, "stall_after_s": 10.0, **kw}
+        return ingest_part(**args).ok
+
+    assert part()  # idle, never a batch
+    assert part(backlog=5, batch_age_s=3600.0, backlog_age_s=1.0)  # quiet for an hour, then a message: not stuck
+    assert not part(backlog=5, batch_age_s=3600.0, backlog_age_s=11.0)
+    assert not part(backlog=5, batch_age_s=None, backlog_age_s=11.0)  # never a batch since start
+    assert part(backlog=500, batch_age_s=0.01, backlog_age_s=600.0)  # a steady stream: batches keep coming
+    assert part(backlog=0, batch_age_s=3600.0)
+    assert not part(loop_age_s=41.0)  # the loop itself has not turned
+
+
 def test_readyz_is_503_while_the_ingest_task_keeps_crashing_and_200_once_it_is_back(
         database_url: str, mqtt_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     devices = register(database_url, 2)
