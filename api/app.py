@@ -10,10 +10,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import errors
 from api.routes import alerts, operational, ops, registry
+from telemetry.health import Health
 
 
-def create_app(*, database_url: str, api_token: str, pool_max: int = 10) -> FastAPI:
-    """Every route but ``/healthz`` and the (data-free) dashboard page needs the token."""
+def create_app(*, database_url: str, api_token: str, pool_max: int = 10, health: Health | None = None) -> FastAPI:
+    """Every route but ``/healthz``, ``/readyz`` and the (data-free) dashboard page needs
+    the token. ``health``: the process's parts (ingest reports into it) that ``/readyz``
+    shows; an API-only process gets its own, holding the database probe alone."""
     if not api_token:
         raise ValueError("an API token is required")
 
@@ -31,6 +34,7 @@ def create_app(*, database_url: str, api_token: str, pool_max: int = 10) -> Fast
     app = FastAPI(title="Nazorat", version="0.1.0", lifespan=lifespan,
                   description="E-monitoring: GPS telemetry, geofencing, alerts and registry.")
     app.state.api_token = api_token
+    app.state.health = health if health is not None else Health()
     errors.install(app)
     app.include_router(ops.router)
     app.include_router(registry.subjects)

@@ -8,7 +8,9 @@ import json
 import logging
 import sys
 import urllib.request
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from telemetry.settings import Settings
 
@@ -135,7 +137,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         infra.migrate(settings)  # as the owner role; the engine and the API run as the run-time role
         token = settings.api_token or stack.load_or_create_token(data_dir)
-        asyncio.run(stack.serve(
+        status = _until_stopped(stack.serve(
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
@@ -143,8 +145,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         ))
     finally:
         infra.stop()
-    print("Nazorat stopped.", flush=True)
-    return 0
+    print("Nazorat stopped." if status == 0 else "Nazorat stopped after a fatal failure.", flush=True)
+    return status
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -156,7 +158,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print("serve needs a database URL, an MQTT URL and NAZORAT_API_TOKEN", file=sys.stderr)
         return 2
     stack.migrate(database_url, settings)
-    asyncio.run(stack.serve(
+    return _until_stopped(stack.serve(
         database_url=database_url, mqtt_url=mqtt_url, mqtt_protocol=args.mqtt_protocol,
         api_token=settings.api_token, host=settings.api_host, port=args.port or settings.api_port,
         ingest=not args.no_ingest, api=not args.no_api, client_id=args.client_id or settings.mqtt_client_id,
@@ -164,6 +166,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
         retention_days=settings.retention_days,
     ))
+
+
+def _until_stopped(main: Coroutine[Any, Any, None]) -> int:
+    """Run ``serve``: exit status 0 after SIGTERM/SIGINT, 1 after a fatal task failure or
+    a failed start (the supervisor has logged it with its traceback)."""
+    from nazorat.errors import NazoratError
+
+    try:
+        asyncio.run(main)
+    except NazoratError as exc:
+        print(f"nazorat: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Running the engine: API + ingest in one event loop, and the all-in-one demo stack."""
+"""Running the engine: API + ingest in one event loop under one supervisor, and the
+all-in-one demo stack."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import contextlib
 import logging
 import secrets
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -18,9 +21,12 @@ import uvicorn
 from api import create_app
 from geofence import warm_up
 from ingest import IngestWorker
+from nazorat.errors import StartupError
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
 from nazorat.services.errors import MigrationPrivilegeError
 from nazorat.services.postgres import RUNTIME_ROLE, grant_runtime
+from nazorat.supervisor import Policy, Supervisor, TaskSpec, watch_readiness
+from telemetry.health import Health
 from telemetry.pipeline import Pipeline
 from telemetry.settings import Settings
 from telemetry.store import migrate as db
@@ -142,56 +148,92 @@ async def serve(
     batch_max_messages: int = 500, batch_max_ms: int = 20, demo_fleet: int = 0, retention_days: int | None = None,
     fleet_credentials: Callable[[list[str]], dict[str, str] | None] | None = None,
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
+    health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
+    silence_check_s: float = 30.0,
 ) -> None:
-    """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``)."""
+    """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``), every task owned by one
+    ``Supervisor`` (the policy per task is in ``nazorat.supervisor``). Returns after a
+    clean stop; raises ``FatalTaskError`` when a fatal task failed and ``StartupError``
+    when ingest does not connect to the broker within ``connect_timeout_s``.
+    ``ingest_stall_s``: how long messages may wait with no batch before ``/readyz`` says
+    ingest is stuck; ``silence_check_s``: the interval of the communication-loss check."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    tasks: list[asyncio.Task[object]] = []
+    health = health or Health(stall_after_s=ingest_stall_s)
     if ingest:
         # kernels are loaded from numba's cache (compiled there on a fresh checkout)
         # before the first fix can arrive
         await asyncio.to_thread(warm_up)
     pipeline = Pipeline(database_url)
-    server = None
-    if api:
-        app = create_app(database_url=database_url, api_token=api_token)
-        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
-        tasks.append(asyncio.create_task(server.serve(), name="api"))
-    worker = None
-    if ingest:
-        worker = IngestWorker(mqtt_url=mqtt_url, pipeline=pipeline, client_id=client_id, shared_group=shared_group,
-                              protocol=mqtt_protocol, batch_max_messages=batch_max_messages,
-                              batch_max_ms=batch_max_ms, retention_days=retention_days)
-        tasks.append(asyncio.create_task(worker.run(stop), name="ingest"))
-    if server is not None:
-        while not server.started:
-            if tasks[0].done():
-                await tasks[0]  # surfaces the start-up error
-                return
-            await asyncio.sleep(0.05)
-    if worker is not None:
-        await asyncio.wait_for(worker.connected.wait(), timeout=30)
-    api_url = f"http://{host}:{port}"
-    if ready is not None:
-        ready.set()
-    if demo_fleet:
-        tasks.append(asyncio.create_task(
-            _demo_fleet(api_url, api_token, mqtt_url, demo_fleet, stop, fleet_credentials), name="fleet"))
-    print(f"Nazorat is running.\n  API:       {api_url}\n  API docs:  {api_url}/docs\n"
-          f"  Dashboard: {api_url}/#token={api_token}\n  Token:     {api_token}\n"
-          f"  MQTT:      {_without_password(mqtt_url)}\n  Stop with Ctrl-C.", flush=True)
-    await stop.wait()
-    if server is not None:
+    try:
+        async with Supervisor(stop=stop, health=health) as supervisor:
+            server = None
+            if api:
+                app = create_app(database_url=database_url, api_token=api_token, health=health)
+                server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+                supervisor.start(TaskSpec("api", server.serve, Policy.FATAL, on_stop=_exit_server(server)))
+            worker = None
+            if ingest:
+                worker = IngestWorker(mqtt_url=mqtt_url, pipeline=pipeline, client_id=client_id,
+                                      shared_group=shared_group, protocol=mqtt_protocol,
+                                      batch_max_messages=batch_max_messages, batch_max_ms=batch_max_ms,
+                                      retention_days=retention_days, silence_check_s=silence_check_s,
+                                      health=health)
+                supervisor.start(TaskSpec("ingest", partial(worker.run, stop), Policy.RESTART))
+            supervisor.start(TaskSpec("readiness", partial(watch_readiness, health, stop), Policy.RESTART,
+                                      critical=False))
+            if server is not None:
+                await _until(lambda: server.started, stop)
+            if worker is not None and not await _until(worker.connected.is_set, stop, connect_timeout_s):
+                raise StartupError(f"ingest did not connect to the MQTT broker within {connect_timeout_s:.0f} s")
+            if stop.is_set():
+                return  # a fatal failure during start-up (raised by the supervisor) or an early signal
+            if ready is not None:
+                ready.set()
+            api_url = f"http://{host}:{port}"
+            if demo_fleet and api:
+                supervisor.start(TaskSpec(
+                    "fleet", partial(_demo_fleet, api_url, api_token, mqtt_url, demo_fleet, stop, fleet_credentials),
+                    Policy.RESTART, critical=False))
+            lines = ["Nazorat is running."]
+            if api:
+                # the token once, and never in a URL (a URL lands in the browser's history)
+                lines += [f"  API:       {api_url}", f"  API docs:  {api_url}/docs", f"  Dashboard: {api_url}/",
+                          f"  Token:     {api_token}", f"  Readiness: {api_url}/readyz"]
+            else:
+                lines.append("  Readiness: in this log (no API in this process)")
+            if ingest:
+                lines.append(f"  MQTT:      {_without_password(mqtt_url)}")
+            print("\n".join([*lines, "  Stop with Ctrl-C."]), flush=True)
+            await stop.wait()
+    finally:
+        await asyncio.to_thread(pipeline.close)
+
+
+def _exit_server(server: uvicorn.Server) -> Callable[[], None]:
+    def exit_() -> None:
         server.should_exit = True
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.to_thread(pipeline.close)
+
+    return exit_
+
+
+async def _until(condition: Callable[[], bool], stop: asyncio.Event, timeout_s: float | None = None) -> bool:
+    """Wait for ``condition`` (polled), ending early when ``stop`` is set. True once it holds."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while not condition():
+        if stop.is_set() or (deadline is not None and time.monotonic() > deadline):
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 async def _demo_fleet(api_url: str, token: str, mqtt_url: str, n: int, stop: asyncio.Event,
                       credentials: Callable[[list[str]], dict[str, str] | None] | None) -> None:
+    """Register the demo fleet (idempotent) and publish until ``stop``; a failure goes to
+    the supervisor, which restarts this with backoff."""
     from urllib.parse import urlparse
 
     from simulator import build_fleet, publish, register_fleet
@@ -202,12 +244,7 @@ async def _demo_fleet(api_url: str, token: str, mqtt_url: str, n: int, stop: asy
     u = urlparse(mqtt_url)
     device_url = f"mqtt://{u.hostname}:{u.port}"  # devices log in as themselves, not as the engine
     log.info("demo fleet of %d devices registered; publishing", n)
-    while not stop.is_set():
-        try:
-            await publish(device_url, fleet, interval_s=1.0, stop=stop, credentials=passwords)
-        except Exception:
-            log.exception("demo fleet publisher failed; restarting")
-            await asyncio.sleep(1.0)
+    await publish(device_url, fleet, interval_s=1.0, stop=stop, credentials=passwords)
 
 
 def _without_password(url: str) -> str:
