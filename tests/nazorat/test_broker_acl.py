@@ -78,11 +78,19 @@ def _connack(broker: MosquittoBroker, user: str | None, password: str | None) ->
     return _probe(broker, user, password).connack[0]
 
 
+def _reloaded(broker: MosquittoBroker, user: str, password: str, timeout_s: float = 15.0) -> None:
+    """Reload the broker and wait until it accepts ``user``'s password (SIGHUP is asynchronous)."""
+    broker.reload()
+    deadline = time.monotonic() + timeout_s
+    while _connack(broker, user, password) != SUCCESS:
+        assert time.monotonic() < deadline, f"the broker did not take {user}'s password"
+        time.sleep(0.1)
+
+
 def test_devices_publish_only_under_their_own_id(secure_broker: tuple[MosquittoBroker, CredentialStore]) -> None:
     broker, store = secure_broker
     pw = store.add_devices(["dev-a", "dev-b"])
-    broker.reload()
-    time.sleep(0.3)
+    _reloaded(broker, "dev-b", pw["dev-b"])
     engine = _probe(broker, ENGINE_USER, store.engine_password())
     assert engine.connack == [SUCCESS]
     engine.client.subscribe("nazorat/v1/devices/+/fixes", qos=1)
@@ -196,8 +204,7 @@ def test_each_engine_worker_gets_its_own_account(secure_broker: tuple[MosquittoB
     assert worker.connack == [SUCCESS]
     worker.client.subscribe("nazorat/v1/devices/+/fixes", qos=1)
     pw = store.add_device("dev-a")
-    broker.reload()
-    time.sleep(0.3)
+    _reloaded(broker, "dev-a", pw)
     dev = _probe(broker, "dev-a", pw)
     assert dev.publish("nazorat/v1/devices/dev-a/fixes", b"{}") == SUCCESS
     worker.until(lambda: worker.messages)  # the new account reads fixes: its ACL block is there
@@ -208,8 +215,7 @@ def test_a_two_megabyte_message_reaches_the_engine(secure_broker: tuple[Mosquitt
     now it reaches the engine, which dead-letters it with its reason."""
     broker, store = secure_broker
     pw = store.add_device("dev-a")
-    broker.reload()
-    time.sleep(0.3)
+    _reloaded(broker, "dev-a", pw)
     engine = _probe(broker, ENGINE_USER, store.engine_password())
     engine.client.subscribe("nazorat/v1/devices/+/fixes", qos=1)
     for _ in range(5):

@@ -54,12 +54,35 @@ def _connect_persistent(c: paho.Client, broker: MosquittoBroker) -> None:
     c.connect(broker.host, broker.port, clean_start=False, properties=props)
 
 
+def _login(broker: MosquittoBroker, user: str, password: str, timeout_s: float) -> int | None:
+    """The CONNACK reason code for this login, None when none came."""
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    c.username_pw_set(user, password)
+    rc: list[int] = []
+    c.on_connect = lambda _c, _u, _f, code, _p: rc.append(code.value)
+    c.connect(broker.host, broker.port)
+    deadline = time.monotonic() + timeout_s
+    while not rc and time.monotonic() < deadline:
+        c.loop(0.05)
+    c.disconnect()
+    return rc[0] if rc else None
+
+
+def _reloaded(broker: MosquittoBroker, user: str, password: str, timeout_s: float = 15.0) -> None:
+    """Reload the broker and wait until it accepts ``user``'s password (SIGHUP is asynchronous)."""
+    broker.reload()
+    deadline = time.monotonic() + timeout_s
+    while _login(broker, user, password, timeout_s) != 0:
+        assert time.monotonic() < deadline, f"the broker did not take {user}'s password"
+        time.sleep(0.1)
+
+
 def test_a_device_using_the_engines_client_id_leaves_the_engine_connected_and_loses_no_fix(
         secure_broker: tuple[MosquittoBroker, CredentialStore], runtime_database: Database, tmp_path: Path) -> None:
     broker, store = secure_broker
     devices = [f"tk-{i}" for i in range(5)]
     passwords = store.add_devices([*devices, "tk-attacker"])
-    broker.reload()
+    _reloaded(broker, "tk-attacker", passwords["tk-attacker"])
     engine_url = f"mqtt://{ENGINE_USER}:{store.engine_password()}@{broker.host}:{broker.port}"
     stack = start_stack(runtime_database.runtime_url, engine_url, tmp_path / "engine.log", client_id=ENGINE_CLIENT_ID)
     try:
@@ -117,6 +140,8 @@ def test_a_device_using_the_engines_client_id_leaves_the_engine_connected_and_lo
                 break
             time.sleep(0.25)
         assert stored == want  # every numbered fix of every device stored once
+        with psycopg.connect(runtime_database.owner_url) as conn:
+            assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
         assert delivered_to_attacker == []
         log = (broker.data_dir / "mosquitto.log").read_text()
         # the engine was never kicked off: no takeover of its session
@@ -132,30 +157,29 @@ def test_a_device_using_the_engines_client_id_leaves_the_engine_connected_and_lo
 def test_a_device_cannot_kick_another_device_off(secure_broker: tuple[MosquittoBroker, CredentialStore]) -> None:
     broker, store = secure_broker
     pw = store.add_devices(["dev-a", "dev-b"])
-    broker.reload()
-    time.sleep(0.3)
+    _reloaded(broker, "dev-b", pw["dev-b"])
     victim = _persistent("dev-b", "dev-b", pw["dev-b"])
     dropped: list[int] = []
     victim.on_disconnect = lambda _c, _u, _f, rc, _p: dropped.append(rc.value)
     _connect_persistent(victim, broker)
     victim.loop_start()
     try:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while not victim.is_connected() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert victim.is_connected()
+        assert victim.is_connected(), "the victim device could not connect"
         intruder = _persistent("dev-b", "dev-a", pw["dev-a"])
         connack: list[int] = []
         intruder.on_connect = lambda _c, _u, _f, rc, _p: connack.append(rc.value)
         _connect_persistent(intruder, broker)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while not connack and time.monotonic() < deadline:
             intruder.loop(0.05)
-        assert connack == [0]  # it logs in, as itself
+        assert connack == [0], f"intruder CONNACK {connack}"  # it logs in, as itself
         for _ in range(20):
             intruder.loop(0.05)
         assert dropped == []  # before: dropped, its session taken over by the intruder
-        assert victim.is_connected()
+        assert victim.is_connected(), "the victim was disconnected"
         assert victim.publish(fixes_topic("dev-b"), b"{}", qos=1).rc == paho.MQTT_ERR_SUCCESS
         intruder.disconnect()
     finally:
