@@ -24,12 +24,12 @@ from ingest import IngestWorker
 from nazorat.errors import StartupError
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
 from nazorat.services.errors import MigrationPrivilegeError
-from nazorat.services.postgres import RUNTIME_ROLE, grant_runtime
 from nazorat.supervisor import Policy, Supervisor, TaskSpec, watch_readiness
 from telemetry.health import Health
 from telemetry.pipeline import Pipeline
 from telemetry.settings import Settings
 from telemetry.store import migrate as db
+from telemetry.store.roles import RUNTIME_ROLE, grant_runtime
 
 log = logging.getLogger("nazorat")
 
