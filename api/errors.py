@@ -154,6 +154,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that is not text (bad UTF-8): invalid input like bad JSON
+            return problem(422, f"body: {exc.detail}", errors=[{"field": "body", "reason": str(exc.detail)}])
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     app.add_middleware(CatchAll)

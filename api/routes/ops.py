@@ -6,7 +6,7 @@ from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import CurrentUser, DbConn, Officer, may_see_victims
@@ -27,7 +27,7 @@ async def healthz(db: DbConn) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", responses=responses(401))
+@router.get("/metrics", response_class=PlainTextResponse, responses=responses(401))
 async def metrics(_user: CurrentUser) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
