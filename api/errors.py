@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
@@ -49,6 +49,7 @@ _DESCRIPTIONS = {
     403: "The caller's role may not do this",
     404: "A resource named in the path or the body does not exist",
     409: "Conflicts with the current state (duplicate id, alert already resolved)",
+    413: "The request body is too large",
     422: "Invalid path, query or body: `errors` names each field",
     503: "The database is unavailable, retry later",
 }
@@ -78,11 +79,50 @@ def _loc(parts: Iterable[Any]) -> str:
     return out
 
 
-def field_errors(errors: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
-    """pydantic errors as ``{"field": "body.geometry.coordinates[0]", "reason": ...}``;
-    the rejected input is never echoed (it may hold NUL characters or be huge)."""
-    return [{"field": _loc(e.get("loc", ())), "reason": str(e.get("msg", "invalid")).removeprefix("Value error, ")}
-            for e in errors]
+def field_errors(errors: Iterable[dict[str, Any]], limit: int = 50) -> list[dict[str, str]]:
+    """pydantic errors as ``{"field": "body.geometry.coordinates[0]", "reason": ...}``; the
+    rejected input is never echoed (it may hold NUL characters or be huge), reasons are
+    cut at 300 characters and at most ``limit`` errors are listed."""
+    out: list[dict[str, str]] = []
+    for e in errors:
+        if len(out) == limit:
+            break
+        reason = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        out.append({"field": _loc(e.get("loc", ()))[:300], "reason": reason[:300]})
+    return out
+
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a request body over ``MAX_BODY_BYTES`` is refused with 413
+    before it is parsed (by its Content-Length, or while a chunked body streams in)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        too_large = f"the request body is over {self.max_bytes} bytes"
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await problem(413, too_large)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, too_large)  # FastAPI re-raises it from the body read
+            return message
+
+        await self.app(scope, counting_receive, send)
 
 
 class CatchAll:
@@ -159,6 +199,17 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     app.add_middleware(CatchAll)
+    app.add_middleware(BodyLimit)
 
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "UNHANDLED_ERRORS", "CatchAll", "field_errors", "install", "problem", "responses"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "PROBLEM_MEDIA_TYPE",
+    "UNHANDLED_ERRORS",
+    "BodyLimit",
+    "CatchAll",
+    "field_errors",
+    "install",
+    "problem",
+    "responses",
+]

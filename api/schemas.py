@@ -28,6 +28,7 @@ DEVICE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 _TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no C0 control characters but tab/newline/CR
 BIGINT_MAX = 2**63 - 1
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_PLUS_AS_SPACE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})? \d{2}:\d{2}$")
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -38,6 +39,8 @@ _ALL_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 def _rfc3339(value: Any) -> Any:
     if isinstance(value, datetime):
         return value
+    if isinstance(value, str) and _PLUS_AS_SPACE.search(value):
+        value = value[:-6] + "+" + value[-5:]  # an unencoded '+' in a query string arrives as a space
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise ValueError("must be an RFC 3339 date-time with an offset, like 2026-12-01T09:00:00+05:00")
     return value

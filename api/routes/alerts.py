@@ -53,7 +53,8 @@ async def acknowledge(alert_id: AlertId, db: DbConn, user: Officer) -> dict[str,
     return row
 
 
-@router.post("/{alert_id}/resolve", response_model=AlertPublic, responses=responses(401, 403, 404, 409, 422, 503))
+@router.post("/{alert_id}/resolve", response_model=AlertPublic,
+             responses=responses(401, 403, 404, 409, 413, 422, 503))
 async def resolve(alert_id: AlertId, body: AlertResolve, db: DbConn, user: Officer) -> dict[str, Any]:
     row = alert_view(await alert_store.resolve(db, alert_id, user.name, body.resolution), user)
     await registry.audit(db, actor=user.name, action="alert.resolve", subject_id=row["subject_id"],

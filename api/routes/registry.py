@@ -39,10 +39,10 @@ SubjectId = Annotated[str, Path(pattern=ID_PATTERN, description="a subject's id"
 Offset = Annotated[int, Query(ge=0, le=BIGINT_MAX)]
 _READ = (401, 403, 422, 503)
 _ONE = (401, 403, 404, 422, 503)
-_WRITE = (401, 403, 404, 409, 422, 503)
+_WRITE = (401, 403, 404, 409, 413, 422, 503)
 
 
-@subjects.post("", status_code=201, response_model=SubjectPublic, responses=responses(401, 403, 409, 422, 503))
+@subjects.post("", status_code=201, response_model=SubjectPublic, responses=responses(401, 403, 409, 413, 422, 503))
 async def create_subject(body: SubjectCreate, db: DbConn, user: Supervisor) -> dict[str, Any]:
     row = await registry.create_subject(db, body.model_dump())
     await registry.audit(db, actor=user.name, action="subject.create", subject_id=body.id,
@@ -81,7 +81,8 @@ async def subject_positions(
     return rows
 
 
-@subjects.post("/{subject_id}/absences", status_code=201, response_model=AbsencePublic, responses=responses(*_ONE))
+@subjects.post("/{subject_id}/absences", status_code=201, response_model=AbsencePublic,
+               responses=responses(401, 403, 404, 413, 422, 503))
 async def create_absence(subject_id: SubjectId, body: AbsenceCreate, db: DbConn, user: Supervisor) -> dict[str, Any]:
     """An authorised absence: the subject's rules (one zone's, or all) are off in the
     window. ``zone_id`` must be the subject's own zone or a global zone of its category."""

@@ -140,3 +140,18 @@ def test_unexpected_error_is_a_500_problem_with_a_logged_correlation_id(
     (record,) = [rec for rec in caplog.records if cid in rec.getMessage()]
     assert record.exc_info is not None and "injected fault" in str(record.exc_info[1])
     assert REGISTRY.get_sample_value("nazorat_api_unhandled_errors_total") == before + 1
+
+
+def test_an_oversized_body_is_413_before_it_is_parsed(live_api: LiveApi) -> None:
+    from api.errors import MAX_BODY_BYTES
+
+    big = b'{"id": "s1", "full_name": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    with live_api.client() as c:
+        assert_problem(c.post("/subjects", content=big, headers={"Content-Type": "application/json"}), 413)
+
+        def chunks() -> Any:
+            yield big[: len(big) // 2]
+            yield big[len(big) // 2:]
+
+        assert_problem(c.post("/subjects", content=chunks(), headers={"Content-Type": "application/json"}), 413)
+        assert c.get("/subjects").json() == []

@@ -134,6 +134,7 @@ def test_positions_until_and_strict_datetimes(live_api: LiveApi) -> None:
         got = times(since="2026-11-01T12:01:00Z", until="2026-11-01T17:03:00+05:00")
         assert got == ["2026-11-01T12:02:00Z", "2026-11-01T12:01:00Z"]
         assert len(times(until="2026-11-01T12:02:00Z")) == 2
+        assert len(times(since="2026-11-01T17:03:00 05:00")) == 2  # an unencoded '+' arrives as a space
         for bad in ({"since": "0.5"}, {"since": "1700000000"}, {"until": "2026-11-01T12:00:00"},
                     {"until": "2026-11-01"}, {"since": "2026-11-01T12:03:00Z", "until": "2026-11-01T12:01:00Z"}):
             assert_problem(c.get("/subjects/s1/positions", params=bad), 422)
