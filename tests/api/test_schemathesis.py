@@ -26,6 +26,9 @@ from tests.api.conftest import LiveApi
 
 EXAMPLES = int(os.environ.get("NAZORAT_SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+# operations whose documented meaning includes a 5xx: readiness answers 503 while ingest is
+# down (and this in-process API runs no ingest); the other checks still apply to them
+MAY_ANSWER_5XX = {"GET /readyz"}
 
 
 def _seed(live_api: LiveApi) -> None:
@@ -57,7 +60,8 @@ def _fuzz(operation: Any, base_url: str, headers: dict[str, str], statuses: set[
         response = case.call(base_url=base_url, headers=headers, timeout=30)
         statuses.add(response.status_code)
         try:
-            case.validate_response(response, checks=CHECKS, headers=headers)
+            checks = [c for c in CHECKS if c is not not_a_server_error] if operation.label in MAY_ANSWER_5XX else CHECKS
+            case.validate_response(response, checks=checks, headers=headers)
         except (Exception, BaseExceptionGroup) as exc:
             key = (operation.label, response.status_code, type(exc).__name__)
             failures.setdefault(key, f"{operation.label}: {response.status_code}: {str(exc)[:800]}")

@@ -140,7 +140,7 @@ def test_positions_until_and_strict_datetimes(live_api: LiveApi) -> None:
             assert_problem(c.get("/subjects/s1/positions", params=bad), 422)
 
 
-def test_an_unknown_subject_with_bad_id_is_never_a_500(live_api: LiveApi) -> None:
+def test_odd_subject_ids_answer_4xx_problem_documents(live_api: LiveApi) -> None:
     with live_api.client() as c:
         for path in ("/subjects/%20", "/subjects/" + "x" * 65, "/subjects/a%2Fb/positions"):
             r = c.get(path)
