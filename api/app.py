@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api import errors
+from api import docs, errors
 from api.routes import alerts, operational, ops, registry
 from telemetry.health import Health
 
@@ -31,11 +31,12 @@ def create_app(*, database_url: str, api_token: str, pool_max: int = 10, health:
         finally:
             await pool.close()
 
-    app = FastAPI(title="Nazorat", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Nazorat", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="E-monitoring: GPS telemetry, geofencing, alerts and registry.")
     app.state.api_token = api_token
     app.state.health = health if health is not None else Health()
     errors.install(app)
+    docs.install(app)
     app.include_router(ops.router)
     app.include_router(registry.subjects)
     app.include_router(registry.devices)

@@ -3,6 +3,10 @@
 Authentication is one configured bearer token for now (role ``admin``); the full role
 model (officer, supervisor, appellant) replaces ``require_role`` later without touching
 the routes, which already declare the role they need.
+
+Victim-sensitive data (a victim's phone's positions, zones around a victim, victims'
+coordinates in alert details and dead letters) is shown only to the roles in
+``VICTIM_ROLES``; ``may_see_victims`` is the one check the routes ask.
 """
 
 from __future__ import annotations
@@ -22,11 +26,21 @@ from telemetry.errors import StorageError
 _bearer = HTTPBearer(auto_error=False)
 
 
+# Until the officers' role model arrives only admin; a caseload officer will need its own
+# subjects' victims (scope), never an appellant or an auditor.
+VICTIM_ROLES = frozenset({"admin"})
+
+
 @dataclass(frozen=True)
 class Principal:
     name: str
     role: str
     remote_addr: str | None
+
+
+def may_see_victims(principal: Principal) -> bool:
+    """Whether this caller may see victim-sensitive locations."""
+    return principal.role in VICTIM_ROLES
 
 
 async def get_db(request: Request) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -63,4 +77,5 @@ CurrentUser = Annotated[Principal, Depends(get_principal)]
 Officer = Annotated[Principal, Depends(require_role("officer", "supervisor"))]
 Supervisor = Annotated[Principal, Depends(require_role("supervisor"))]
 
-__all__ = ["CurrentUser", "DbConn", "Officer", "Principal", "Supervisor", "get_db", "get_principal", "require_role"]
+__all__ = ["VICTIM_ROLES", "CurrentUser", "DbConn", "Officer", "Principal", "Supervisor", "get_db", "get_principal",
+           "may_see_victims", "require_role"]

@@ -1,4 +1,9 @@
-"""Alert reads and the officer's lifecycle actions: open -> acknowledged -> resolved."""
+"""Alert reads and the officer's lifecycle actions: open -> acknowledged -> resolved.
+
+Each alert row carries ``victim_sensitive``: the alert is about a victim (bilateral
+proximity, a victim's phone, or a zone flagged victim-sensitive), so its location details
+are for roles that may see victims; the API masks them for the others.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ RESOLUTIONS = ("confirmed", "false_alarm", "excused")
 _COLS = (
     "id, kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, status_time, distance_m, details,"
     " status,"
-    " created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution"
+    " created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution,"
+    " (a.kind = 'victim_proximity' OR a.details ? 'victim_device_id'"
+    " OR EXISTS (SELECT 1 FROM zones z WHERE z.id = a.zone_id AND z.victim_sensitive)"
+    " OR EXISTS (SELECT 1 FROM devices d WHERE d.id = a.device_id AND d.kind = 'victim_phone')) AS victim_sensitive"
 )
 
 
@@ -23,7 +31,7 @@ async def list_alerts(
 ) -> list[Row]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {_COLS} FROM alerts WHERE (%(status)s::text IS NULL OR status = %(status)s)"
+            f"SELECT {_COLS} FROM alerts a WHERE (%(status)s::text IS NULL OR status = %(status)s)"
             " AND (%(subject)s::text IS NULL OR subject_id = %(subject)s)"
             " AND (%(after)s::bigint IS NULL OR id > %(after)s) ORDER BY id DESC LIMIT %(limit)s",
             {"status": status, "subject": subject_id, "after": after_id, "limit": limit},
@@ -33,7 +41,7 @@ async def list_alerts(
 
 async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int) -> Row:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_COLS} FROM alerts WHERE id = %s", (alert_id,))
+        await cur.execute(f"SELECT {_COLS} FROM alerts a WHERE id = %s", (alert_id,))
         row = await cur.fetchone()
     if row is None:
         raise NotFoundError("alert", str(alert_id))
@@ -43,7 +51,7 @@ async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int) -> Row:
 async def acknowledge(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: str) -> Row:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s"
+            f"UPDATE alerts a SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s"
             f" WHERE id = %s AND status = 'open' RETURNING {_COLS}", (officer, alert_id))
         row = await cur.fetchone()
     if row is None:
@@ -55,7 +63,7 @@ async def acknowledge(conn: psycopg.AsyncConnection[Any], alert_id: int, officer
 async def resolve(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: str, resolution: str) -> Row:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = %s, resolution = %s,"
+            f"UPDATE alerts a SET status = 'resolved', resolved_at = now(), resolved_by = %s, resolution = %s,"
             f" acknowledged_at = coalesce(acknowledged_at, now()), acknowledged_by = coalesce(acknowledged_by, %s)"
             f" WHERE id = %s AND status <> 'resolved' RETURNING {_COLS}", (officer, resolution, officer, alert_id))
         row = await cur.fetchone()
@@ -65,11 +73,17 @@ async def resolve(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: st
     return row
 
 
-async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int) -> list[Row]:
+async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int, *, include_victims: bool) -> list[Row]:
+    """Newest first. A payload sent under a victim's phone's topic holds the victim's
+    coordinates: ``payload_head`` is NULL (and ``masked`` true) unless ``include_victims``."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT id, received_at, topic, reason, payload_size, encode(substring(payload from 1 for 512),"
-            " 'escape') AS payload_head FROM dead_letters ORDER BY id DESC LIMIT %s", (limit,))
+            "SELECT id, received_at, topic, reason, payload_size, CASE WHEN %(victims)s OR NOT victim"
+            " THEN encode(substring(payload from 1 for 512), 'escape') END AS payload_head,"
+            " (victim AND NOT %(victims)s) AS masked"
+            " FROM (SELECT l.*, EXISTS (SELECT 1 FROM devices d WHERE d.id = split_part(l.topic, '/', 4)"
+            " AND d.kind = 'victim_phone') AS victim FROM dead_letters l ORDER BY l.id DESC LIMIT %(limit)s) t"
+            " ORDER BY id DESC", {"victims": include_victims, "limit": limit})
         return await cur.fetchall()
 
 
