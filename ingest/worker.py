@@ -106,7 +106,7 @@ class IngestWorker:
         backlog = self.backlog()
         if backlog == 0:
             self._backlog_since = None
-        elif self._backlog_since is None:
+        elif self._backlog_since is None:  # queued in the client while no batch was pending
             self._backlog_since = now
         return ingest_part(
             backlog=backlog,
@@ -121,6 +121,7 @@ class IngestWorker:
         if consumer is None:
             self.connected.clear()
             self._held = 0  # not acknowledged: the broker redelivers them
+            self._backlog_since = None
         else:
             self.connected.set()
         metrics.MQTT_CONNECTED.set(1 if consumer is not None else 0)
@@ -187,6 +188,8 @@ class IngestWorker:
                         deadline = time.monotonic() + self._max_s
                     pending.append(msg)
                     self._held = len(pending)
+                    if self._backlog_since is None:
+                        self._backlog_since = time.monotonic()
                     if len(pending) < self._max_messages:
                         continue
                 if pending and (len(pending) >= self._max_messages or time.monotonic() >= deadline or stop_task in done):
@@ -194,6 +197,7 @@ class IngestWorker:
                         return  # stopped before the batch was stored: not acked, redelivered later
                     pending = []
                     self._held = 0
+                    self._backlog_since = time.monotonic() if self.backlog() else None
                 if stop_task in done:
                     return
                 if time.monotonic() >= next_check:

@@ -170,7 +170,8 @@ async def serve(
                 await _until(lambda: server.started, stop)
             if health_port is not None:
                 await _until(probes_started.is_set, stop)
-            if worker is not None and not await _until(worker.connected.is_set, stop, connect_timeout_s):
+            connected = worker is None or await _until(worker.connected.is_set, stop, connect_timeout_s)
+            if not connected and not stop.is_set():
                 raise StartupError(f"ingest did not connect to the MQTT broker within {connect_timeout_s:.0f} s")
             if stop.is_set():
                 return  # a fatal failure during start-up (raised by the supervisor) or an early signal
