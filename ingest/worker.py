@@ -227,7 +227,7 @@ class IngestWorker:
     async def _check_silence(self) -> None:
         """Communication-loss alerts, between batches on the same database connection."""
         ids = await asyncio.to_thread(self._pipeline.check_silence)
-        self.health.ok(hp.DATABASE)
+        self.health.ok(hp.DATABASE, "silence check ran")
         if ids:
             log.info("communication loss: alerts %s", ids)
 
@@ -237,7 +237,7 @@ class IngestWorker:
             return
         self._next_retention = time.monotonic() + 86_400.0
         deleted = await asyncio.to_thread(self._pipeline.run_retention, self._retention_days)
-        self.health.ok(hp.DATABASE)
+        self.health.ok(hp.DATABASE, "retention ran")
         log.info("retention: deleted %d rows older than %d days (evidence kept)", deleted, self._retention_days)
 
     def _report_storage_error(self, exc: StorageError) -> None:
@@ -268,7 +268,7 @@ class IngestWorker:
             consumer.ack(m)
         self._last_batch = time.monotonic()
         metrics.INGEST_LAST_BATCH.set(time.time())
-        self.health.ok(hp.DATABASE)
+        self.health.ok(hp.DATABASE, "batch committed")
         self._report_zones()
         for alert in outcome.alerts:
             try:
