@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from geofence import ZoneGeometryError, validate_zone
+from telemetry.device_ids import device_id_problem
 from telemetry.errors import ConflictError, InvalidInputError, NotFoundError
 from telemetry.snapshot import REGISTRY_CHANNEL, zone_spec_from_row
 
@@ -27,24 +28,15 @@ _SUBJECT_COLS = "id, full_name, category, order_type, timezone, term_start, term
 _DEVICE_COLS = "id, kind, subject_id, created_at"
 _ZONE_COLS = ("id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, active, created_at,"
               " dwell_open_fixes, dwell_open_s, dwell_close_fixes, dwell_close_s, victim_sensitive")
-# Service accounts of the engine log in to the broker as ``nazorat-...``; a device with
-# such an id would share (and could overwrite) their credentials.
-RESERVED_DEVICE_PREFIX = "nazorat-"
-_DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _FK_DETAIL = re.compile(r'Key \((?P<col>[^)]+)\)=\((?P<val>.*)\) is not present in table "(?P<table>[^"]+)"')
 _ENTITY = {"subjects": "subject", "zones": "zone", "devices": "device"}
 
 
 def check_device_id(device_id: str) -> None:
-    """Raise InvalidInputError unless ``device_id`` may name a device: it is also the
-    device's broker login and a topic level, so ``:``, ``/``, ``.``/``..`` and the
-    reserved prefix ``nazorat-`` (any case) are refused."""
-    if not _DEVICE_ID.match(device_id):
-        raise InvalidInputError("id", "a device id is 1-64 letters, digits, '_', '.' or '-'")
-    if device_id in (".", "..") or set(device_id) == {"."}:
-        raise InvalidInputError("id", "'.' and '..' are not device ids")
-    if device_id.lower().startswith(RESERVED_DEVICE_PREFIX):
-        raise InvalidInputError("id", f"ids starting with {RESERVED_DEVICE_PREFIX!r} are reserved for service accounts")
+    """Raise InvalidInputError unless ``device_id`` may name a device (``telemetry.device_ids``)."""
+    problem = device_id_problem(device_id)
+    if problem is not None:
+        raise InvalidInputError("id", problem)
 
 
 async def _announce(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -243,7 +235,6 @@ async def audit(
 
 
 __all__ = [
-    "RESERVED_DEVICE_PREFIX",
     "audit",
     "check_device_id",
     "check_zone",
