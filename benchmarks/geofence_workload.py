@@ -95,15 +95,19 @@ def build(n_subjects: int, n_global: int, n_fixes: int, *, seed: int = 20261126,
     lon[away] += rng.uniform(300, 800, away.sum()) / m_lon
     inex = (kind >= 0.015) & (kind < 0.015 + near_ex_share)
     which = rng.integers(0, 2, n_fixes)
-    # at the centre, or (when there are many) spread over the zone, where its outline is
-    spread = rng.uniform(0.0, 1_000.0, n_fixes) * (near_ex_share > 0.015)
-    turn = rng.uniform(0, 2 * math.pi, n_fixes)
-    lon[inex] = ex_centres[subj[inex], which[inex], 0] + (spread * np.cos(turn))[inex] / m_lon
-    lat[inex] = ex_centres[subj[inex], which[inex], 1] + (spread * np.sin(turn))[inex] / M_LAT
+    lon[inex] = ex_centres[subj[inex], which[inex], 0]
+    lat[inex] = ex_centres[subj[inex], which[inex], 1]
     acc = rng.choice(np.array([3.0, 5.0, 8.0, 12.0, 25.0, 60.0]), n_fixes, p=[0.2, 0.3, 0.25, 0.15, 0.08, 0.02])
-    poor = rng.uniform(0, 1, n_fixes) < poor_share
-    acc[poor] = rng.uniform(300.0, 1_500.0, poor.sum())
     time_s = WEEK_START + rng.integers(0, 7 * 86400, n_fixes)
+    # the variants' draws come last, so that the base workload stays the one of issue 3
+    if near_ex_share > 0.015:  # spread over the zones (within 1 km of the centre), where their outlines are
+        spread = rng.uniform(0.0, 1_000.0, n_fixes)
+        turn = rng.uniform(0, 2 * math.pi, n_fixes)
+        lon[inex] += (spread * np.cos(turn))[inex] / m_lon
+        lat[inex] += (spread * np.sin(turn))[inex] / M_LAT
+    if poor_share > 0.0:
+        poor = rng.uniform(0, 1, n_fixes) < poor_share
+        acc[poor] = rng.uniform(300.0, 1_500.0, poor.sum())
     return Workload(zones, subjects, lon, lat, acc, subj, time_s.astype(np.int64))
 
 

@@ -66,7 +66,8 @@ class ZoneSet:
     zone_ids: tuple[str, ...]
     zone_kind: np.ndarray  # int8: 0 inclusion, 1 exclusion (public: see also geofence.zone_is_exclusion)
     subject_index: dict[str, int]
-    zones: tuple[ZoneSpec, ...]
+    # (the input ZoneSpecs are not kept: evaluation reads only the arrays, and the specs
+    # with their GeoJSON lists cost more memory than the arrays; issue 15)
     # compiled kernel entry points for this zone set's argument types (see geofence._dispatch)
     entries: dict[Hashable, Callable[..., Any]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -306,7 +307,6 @@ def compile_zones(
         zone_ids=tuple(z.zone_id for z in zones),
         zone_kind=zone_kind,
         subject_index=subject_index,
-        zones=tuple(zones),
     )
 
 
