@@ -507,8 +507,25 @@ def _classify_fast(px: float, py: float, acc: float, z: int, rec: np.ndarray, ra
                              rec[z, REC_LAT], acc + rec[z, REC_BUFFER], False)
     margin = (acc + rec[z, REC_BUFFER]) * rec[z, REC_K]
     g = margin + _BBOX_SLACK
-    if px < rec[z, REC_X0] - g or px > rec[z, REC_X1] + g or py < rec[z, REC_Y0] - g or py > rec[z, REC_Y1] + g:
+    x0 = rec[z, REC_X0]
+    y0 = rec[z, REC_Y0]
+    x1 = rec[z, REC_X1]
+    y1 = rec[z, REC_Y1]
+    if px < x0 - g or px > x1 + g or py < y0 - g or py > y1 + g:
         return OUTSIDE, np.nan
+    if margin > 0.25 * (x1 - x0 + y1 - y0):
+        # a margin as large as the zone (a poor fix): the box bounds the distance to the
+        # boundary from both sides. Every boundary point lies in the box, so it is at most
+        # the distance to the farthest corner, and (outside the box) at least the
+        # distance to the box
+        fx = max(px - x0, x1 - px)
+        fy = max(py - y0, y1 - py)
+        if math.sqrt(fx * fx + fy * fy) + _BBOX_SLACK < margin:
+            return UNCERTAIN, np.nan
+        ex = max(x0 - px, px - x1, 0.0)
+        ey = max(y0 - py, py - y1, 0.0)
+        if math.sqrt(ex * ex + ey * ey) > g:
+            return OUTSIDE, np.nan
     dx = px - rec[z, REC_CX]
     dy = py - rec[z, REC_CY]
     if math.sqrt(dx * dx + dy * dy) + g < rec[z, REC_CR]:
