@@ -216,8 +216,9 @@ def path_crosses(zone_set: ZoneSet, lon0: np.ndarray, lat0: np.ndarray, lon1: np
                  zone: np.ndarray) -> np.ndarray:
     """Whether the straight path between two fixes (WGS84) meets zone[i] (boundary
     included): the test for a drive through an exclusion zone between sparse fixes. The
-    path is straight in the evaluation frame, and a circle is the frame's circle of
-    radius r * k at its centre (not decided on the ellipsoid, unlike ``evaluate``)."""
+    path is straight in the evaluation frame; a circle is met when a point of it is within
+    the radius of the centre by the geodesic (see ``K._path_meets_circle``; paths longer
+    than K.CIRCLE_FRAME_M from the centre use the frame's circle of radius r * k)."""
     lon0_a = _as_array("lon0", lon0, np.float64, None)
     n = lon0_a.shape[0]
     zone_a = _as_array("zone", zone, np.int64, n)
