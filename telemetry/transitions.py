@@ -10,10 +10,17 @@ the engine exactly as it was.
 Rules (rule key = zone id, or ``victim:<victim device>``):
 - zone: a fix's state against each zone of its subject (and nearby global zones) feeds
   the dwell machine (``telemetry.rules``); only GPS fixes count.
-- crossing: when two consecutive fixes of a device are at least CROSSING_MIN_GAP_S
-  apart and the straight path between them (at a plausible speed) meets an exclusion
-  zone that neither fix is inside, an ``exclusion_zone_crossed`` alert is raised on the
-  later fix (a violation opened and closed at once).
+- crossing: when two consecutive GPS fixes of a device are at least CROSSING_MIN_GAP_S
+  apart and the straight path between them (at a plausible speed, at most
+  MAX_PLAUSIBLE_SPEED_MPS) meets an exclusion zone that neither fix is inside, an
+  ``exclusion_zone_crossed`` alert is raised on the later fix (a violation opened and
+  closed at once). A zone the dwell machine was already following before the later fix
+  (a violation open, or violating fixes pending) was seen from inside: it is the
+  dwell's business, not a crossing. So with a dwell of three fixes, two fixes inside
+  followed by one outside raise nothing: the zone's configured dwell decided that
+  visit was not a violation, and a crossing must not overrule it (else any dwell above
+  one would be moot whenever the person walks out). Nor does the fix that closes a
+  violation also raise a crossing.
 - victim: the person's fix against each linked victim's latest fix (and each victim
   fix against the person's latest), see ``telemetry.proximity``; the alert carries the
   distance and the closing speed. The closing speed is the sum of each party's own
@@ -262,6 +269,10 @@ class RuleEngine:
                 continue
             sid = snap.devices[f.device_id].subject_id or ""
             listed: dict[str, int] = {}
+            # zones the dwell machine was already following before this fix (open, or a
+            # visit pending): seen from inside, so never a crossing
+            followed = {z for z in crossings.get(i, ()) if self._is_open(plan, (f.device_id, zs.zone_ids[z]))
+                        or self._pending(plan, (f.device_id, zs.zone_ids[z])) is not None}
             for p in ev.pairs_of(i):
                 zone_id = zs.zone_ids[ev.pair_zone[p]]
                 st = int(state[p])
@@ -288,7 +299,8 @@ class RuleEngine:
                                                        zone_id=rule))
             for z in crossings.get(i, ()):
                 zone_id = zs.zone_ids[z]
-                if self._is_open(plan, (f.device_id, zone_id)) or listed.get(zone_id, ZoneState.OUTSIDE) != ZoneState.OUTSIDE:
+                if z in followed or self._is_open(plan, (f.device_id, zone_id)) \
+                        or listed.get(zone_id, ZoneState.OUTSIDE) != ZoneState.OUTSIDE:
                     continue
                 prev = self._previous(plan, evaluable, i)
                 assert prev is not None
