@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-geofence bench-geofence-full broker clean
+.PHONY: run test lint mutation bench-geofence bench-geofence-full broker clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -32,6 +32,14 @@ test: $(STAMP) broker
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# Mutation testing of the rule-bearing modules against the fast pure unit tests (about
+# 15 minutes here; not part of `make test`). Results: docs/mutation.md, `mutmut browse`.
+mutation: $(STAMP)
+	$(PY) -m pip install -q -e '.[test,mutation]'
+	rm -rf mutants
+	NUMBA_THREADING_LAYER=workqueue $(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
 
 bench-geofence: $(STAMP)
 	$(PY) -m benchmarks.geofence --quick --json bench-results/geofence-quick.json

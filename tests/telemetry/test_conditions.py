@@ -139,3 +139,23 @@ def test_a_will_keeps_the_conditions_state_and_a_first_will_stands_alone() -> No
     alerts, first = assess(None, Status("d", T, online=False), p, received_ms=T)
     assert _kinds(alerts) == ["device_offline"]
     assert first == DeviceCondition(Status("d", T, online=False))
+
+
+def test_alert_details_are_exact() -> None:
+    alerts, _ = assess(None, Status("d", T, battery_pct=15), Profile(clock_skew_s=60), received_ms=T + 61_250)
+    assert alerts == [("battery_low", {"battery_pct": 15}), ("device_clock_off", {"skew_s": 61.2})]
+
+
+def test_a_will_newer_than_the_last_report_moves_time_on_and_keeps_the_gps_alert_state() -> None:
+    p = Profile(gps_loss_s=60)
+    state: DeviceCondition | None = None
+    for k in range(4):
+        _, state = assess(state, Status("d", T + k * 30_000, gps_fix=False), p, received_ms=T + k * 30_000)
+    assert state is not None and state.gps_alerted
+    alerts, after = assess(state, Status("d", T + 200_000, online=False), p, received_ms=T + 200_000)
+    assert _kinds(alerts) == ["device_offline"]
+    assert after.last.time_ms == T + 200_000
+    assert (after.gps_lost_since_ms, after.gps_alerted) == (T, True)
+    # so the loss is not reported again by the next report without a fix
+    alerts, _ = assess(after, Status("d", T + 230_000, gps_fix=False), p, received_ms=T + 230_000)
+    assert alerts == []

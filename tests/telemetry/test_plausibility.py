@@ -38,7 +38,8 @@ def test_accuracy_threshold() -> None:
 
 @pytest.mark.parametrize(("lon", "lat", "flagged"), [(0.0, 0.0, True), (0.009, -0.009, True), (-0.009, 0.009, True),
                                                      (0.011, 0.0, False), (0.0, 0.011, False), (0.0, -0.011, False),
-                                                     (-0.011, 0.0, False)])
+                                                     (-0.011, 0.0, False), (0.01, 0.0, False), (0.0, 0.01, False),
+                                                     (-0.01, 0.0, False), (0.0, -0.01, False)])
 def test_zero_island(lon: float, lat: float, flagged: bool) -> None:
     f = Fix("d1", NOW, lat, lon, 5.0)
     assert ("zero_island" in flags(f, None, NOW)) is flagged
@@ -77,3 +78,11 @@ def test_no_speed_check_without_a_forward_time_step_or_with_other_flags() -> Non
 def test_several_flags_at_once_in_a_fixed_order() -> None:
     f = Fix("d1", NOW + (MAX_FUTURE_S + 10) * 1000, 0.0, 0.0, MAX_ACCURACY_M * 2)
     assert flags(f, _pos(_at(0, 0)), NOW) == ["zero_island", "future_time", "poor_accuracy"]
+
+
+def test_teleport_threshold_is_tight() -> None:
+    """Just under the limit (by 0.05%) passes, just over is flagged: north-south, where the
+    flat-earth distance of the check is exact."""
+    prev = _pos(_at(0, 0))
+    assert flags(_at(100, 0, MAX_SPEED_MPS * 100 * 0.9995), prev, NOW + 100_000) == []
+    assert flags(_at(100, 0, MAX_SPEED_MPS * 100 * 1.0005), prev, NOW + 100_000) == ["teleport"]
