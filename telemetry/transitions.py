@@ -121,6 +121,28 @@ def _closing_component(before: Position | None, after: Position, other: Position
     return (distance_m(before, other) - distance_m(after, other)) / dt_s
 
 
+def _evaluable(snap: RegistrySnapshot, fixes: list[Fix]) -> list[Fix]:
+    zs = snap.zone_set
+    return [f for f in fixes if snap.devices[f.device_id].kind == "ankle_monitor"
+            and snap.devices[f.device_id].subject_id in zs.subject_index]
+
+def _evaluate(snap: RegistrySnapshot, evaluable: list[Fix]) -> tuple[Evaluation, np.ndarray, np.ndarray, np.ndarray]:
+    """(evaluation, subject index per fix, zone kind per pair, violating per pair)."""
+    zs = snap.zone_set
+    n = len(evaluable)
+    subj = np.fromiter((zs.subject_index[snap.devices[f.device_id].subject_id or ""] for f in evaluable),
+                       np.int32, n)
+    ev = evaluate(zs, np.fromiter((f.lon for f in evaluable), np.float64, n),
+                  np.fromiter((f.lat for f in evaluable), np.float64, n),
+                  np.fromiter((f.accuracy_m for f in evaluable), np.float64, n), subj,
+                  np.fromiter((f.time_ms // 1000 for f in evaluable), np.int64, n), exact_distance=True)
+    kind = zs.zone_kind[ev.pair_zone]
+    state = ev.pair_state
+    violating = ((kind == _EXCLUSION) & (state == ZoneState.INSIDE)) | (
+        (kind != _EXCLUSION) & (state == ZoneState.OUTSIDE))
+    return ev, subj, kind, violating
+
+
 class RuleEngine:
     def __init__(self, open_violations: dict[Key, int]) -> None:
         self.open = dict(open_violations)  # key -> violation id
@@ -158,29 +180,6 @@ class RuleEngine:
             plan.last[f.device_id] = _position(f)
         return plan
 
-    @staticmethod
-    def _evaluable(snap: RegistrySnapshot, fixes: list[Fix]) -> list[Fix]:
-        zs = snap.zone_set
-        return [f for f in fixes if snap.devices[f.device_id].kind == "ankle_monitor"
-                and snap.devices[f.device_id].subject_id in zs.subject_index]
-
-    @staticmethod
-    def _evaluate(snap: RegistrySnapshot, evaluable: list[Fix]) -> tuple[Evaluation, np.ndarray, np.ndarray, np.ndarray]:
-        """(evaluation, subject index per fix, zone kind per pair, violating per pair)."""
-        zs = snap.zone_set
-        n = len(evaluable)
-        subj = np.fromiter((zs.subject_index[snap.devices[f.device_id].subject_id or ""] for f in evaluable),
-                           np.int32, n)
-        ev = evaluate(zs, np.fromiter((f.lon for f in evaluable), np.float64, n),
-                      np.fromiter((f.lat for f in evaluable), np.float64, n),
-                      np.fromiter((f.accuracy_m for f in evaluable), np.float64, n), subj,
-                      np.fromiter((f.time_ms // 1000 for f in evaluable), np.int64, n), exact_distance=True)
-        kind = zs.zone_kind[ev.pair_zone]
-        state = ev.pair_state
-        violating = ((kind == _EXCLUSION) & (state == ZoneState.INSIDE)) | (
-            (kind != _EXCLUSION) & (state == ZoneState.OUTSIDE))
-        return ev, subj, kind, violating
-
     def plan_late(self, snap: RegistrySnapshot, late: list[Fix]) -> list[Transition]:
         """Past zone violations proven by late fixes (stored, plausible, older than the
         device's latest evaluated fix; sorted by device, time).
@@ -193,10 +192,10 @@ class RuleEngine:
         the late run ends still violating). Crossings and victim proximity are live rules
         only."""
         zs = snap.zone_set
-        evaluable = self._evaluable(snap, late)
+        evaluable = _evaluable(snap, late)
         if not evaluable or zs.n_zones == 0:
             return []
-        ev, _, kind, violating = self._evaluate(snap, evaluable)
+        ev, _, kind, violating = _evaluate(snap, evaluable)
         state = ev.pair_state
         distance = ev.pair_distance
         assert distance is not None  # asked for: exact_distance=True
@@ -244,10 +243,10 @@ class RuleEngine:
 
     def _plan_zones(self, snap: RegistrySnapshot, fresh: list[Fix], plan: Plan) -> None:
         zs = snap.zone_set
-        evaluable = self._evaluable(snap, fresh)
+        evaluable = _evaluable(snap, fresh)
         if not evaluable or zs.n_zones == 0:
             return
-        ev, subj, kind, violating = self._evaluate(snap, evaluable)
+        ev, subj, kind, violating = _evaluate(snap, evaluable)
         state = ev.pair_state
         crossings = self._crossing_hits(snap, evaluable, subj)
         pair_fix = ev.pair_fix()
@@ -299,17 +298,17 @@ class RuleEngine:
                                                        zone_id=rule))
             for z in crossings.get(i, ()):
                 zone_id = zs.zone_ids[z]
-                if z in followed or self._is_open(plan, (f.device_id, zone_id)) \
-                        or listed.get(zone_id, ZoneState.OUTSIDE) != ZoneState.OUTSIDE:
+                # (a zone this fix opened is one it is inside: not OUTSIDE, so no second check)
+                if z in followed or listed.get(zone_id, ZoneState.OUTSIDE) != ZoneState.OUTSIDE:
                     continue
-                prev = self._previous(plan, evaluable, i)
+                prev = self._previous(evaluable, i)
                 assert prev is not None
                 plan.transitions.append(Transition(
                     f.device_id, sid, zone_id, "crossed", _position(f), f.source, zone_id=zone_id,
                     kind="exclusion_zone_crossed",
                     details={"from_time_ms": prev.t_ms, "from_lat": prev.lat, "from_lon": prev.lon}))
 
-    def _previous(self, plan: Plan, evaluable: list[Fix], i: int) -> Position | None:
+    def _previous(self, evaluable: list[Fix], i: int) -> Position | None:
         f = evaluable[i]
         if i > 0 and evaluable[i - 1].device_id == f.device_id:
             return _position(evaluable[i - 1])
@@ -324,7 +323,7 @@ class RuleEngine:
         rows: list[tuple[int, int]] = []
         ends: list[tuple[float, float, float, float]] = []
         for i, f in enumerate(evaluable):
-            prev = self._previous(Plan(), evaluable, i)
+            prev = self._previous(evaluable, i)
             if prev is None or f.source != "gps":
                 continue
             gap_s = (f.time_ms - prev.t_ms) / 1000.0

@@ -273,3 +273,65 @@ def test_closing_speed_ignores_a_step_too_long_ago_to_tell() -> None:
         assert (closing is not None) is known, gap
         if known:
             assert closing == pytest.approx(900 / gap, rel=5e-3)
+
+
+# --- the third mutation run's survivors -----------------------------------------------------
+def test_a_short_gap_before_another_devices_crossing_in_one_batch() -> None:
+    devices = {"d1": DeviceInfo("s1", "ankle_monitor"), "d2": DeviceInfo("s1", "ankle_monitor")}
+    snap = snapshot([square("school", "exclusion", 0, 0, 200)], devices=devices)
+    engine = RuleEngine({})
+    live(engine, snap, [fix(0, -1000, 0), fix(0, -1000, 0, device="d2")])
+    ts = live(engine, snap, [fix(5, -1000, 10), fix(60, 1000, 0, device="d2")])  # d1: 5 s gap, no crossing check
+    assert [(t.device_id, t.action) for t in ts] == [("d2", "crossed")]
+
+
+def test_a_global_zone_closes_far_away_by_its_own_dwell() -> None:
+    snap = snapshot([square("g", "exclusion", 0, 0, 400, subject=None)], dwell={"g": Dwell(close_fixes=3)})
+    engine = RuleEngine({})
+    live(engine, snap, [fix(0, 0, 0)])
+    assert live(engine, snap, [fix(60, -30_000, 0), fix(120, -30_000, 0)]) == []
+    assert [t.action for t in live(engine, snap, [fix(180, -30_000, 0)])] == ["close"]
+
+
+def test_late_replay_treats_uncertain_as_neutral_and_a_rule_out_of_force_as_off() -> None:
+    snap = snapshot([square("x", "exclusion", 0, 0, 400)], dwell={"x": Dwell(open_fixes=2)})
+    late = [fix(-600, 0, 0), fix(-540, 200, 0, acc=50.0), fix(-480, 0, 0)]  # inside, straddling, inside
+    (t,) = RuleEngine({}).plan_late(snap, late)
+    assert t.ref.t_ms == late[2].time_ms
+    window = (WeeklyWindow(T0_LOCAL_S - 3600, T0_LOCAL_S + 1800),)  # in force until T0 + 30 min
+    snap = snapshot([square("x", "exclusion", 0, 0, 400, windows=window)])
+    late = [fix(1500, 0, 0), fix(1560, 0, 0), fix(1860, 0, 0)]
+    (t,) = RuleEngine({}).plan_late(snap, late)
+    assert (t.ref.t_ms, t.close_ref) == (late[0].time_ms, pos(late[2]))
+
+
+def test_closing_speed_within_one_batch_uses_the_batchs_earlier_components() -> None:
+    engine, snap = _victims()
+    events = []
+    for k in range(8):
+        t_v = 30 * k - 3
+        events.append(fix(t_v, 2.0 * (t_v + 30), 0, device="v1"))
+        events.append(fix(30 * k, 2000 - 300 * k, 0))
+    opened = [t for t in live(engine, snap, events) if t.action == "open"]  # type: ignore[arg-type]
+    assert len(opened) == 1
+    assert opened[0].details["closing_speed_mps"] == pytest.approx(12.0, abs=0.1)
+
+
+def test_a_victim_walking_sideways_does_not_close_in() -> None:
+    engine, snap = _victims()
+    live(engine, snap, [fix(0, 250, 0)])  # type: ignore[arg-type]
+    live(engine, snap, [fix(1, 0, -15, device="v1", acc=60)])  # type: ignore[arg-type]
+    (t,) = live(engine, snap, [fix(4, 0, 15, device="v1")])  # type: ignore[arg-type]
+    assert t.action == "open"
+    assert t.details["closing_speed_mps"] == pytest.approx(0.0, abs=0.05)
+
+
+def test_a_victim_event_keeps_the_persons_component() -> None:
+    engine, snap = _victims()
+    live(engine, snap, [fix(0, 0, 0, device="v1")])  # type: ignore[arg-type]
+    live(engine, snap, [fix(5, 2000, 0)])  # type: ignore[arg-type]
+    live(engine, snap, [fix(35, 1700, 0)])  # type: ignore[arg-type]  # 10 m/s closer
+    live(engine, snap, [fix(40, 0, 0, device="v1")])  # type: ignore[arg-type]  # the victim stays put
+    person, victim = engine.pair_rate[("d1", "victim:v1")]
+    assert person == pytest.approx(10.0, rel=5e-3)
+    assert victim == 0.0

@@ -119,10 +119,9 @@ def test_unknown_keys_lists_at_most_five() -> None:
 
 
 def test_dead_letter_bytes_of_a_bad_fix() -> None:
-    bad = {**GOOD, "lat": 91}
-    payload = json.dumps(bad).encode()
+    payload = b'{ "t": 1764151200123,  "lat": 91, "lon": 69.2, "acc": 8 }'
     (e,) = decode_fixes(TOPIC, payload)[1]
-    assert (e.index, e.raw) == (0, payload)  # a single fix: the whole payload
+    assert (e.index, e.raw) == (0, payload)  # a single fix: the whole payload, byte for byte
     long_bad = {**GOOD, "x": "y" * 5000}
     fixes, errors = decode_fixes(TOPIC, json.dumps([GOOD, long_bad]).encode())
     assert len(fixes) == 1 and errors[0].index == 1
@@ -195,6 +194,8 @@ def test_binary_batch_rejections_are_numbered_and_keep_their_reason() -> None:
     (b"\xc4\x01x", "not valid MessagePack"),  # a one-byte binary
     (bytes(msgpack.packb([ROW] * (MAX_FIXES_PER_MESSAGE + 1))), "not valid MessagePack"),
     (b"\x80", "binary payload must be a fix array or an array of them"),  # an empty map
+    (b"\x81\xa0\x01", "not valid MessagePack"),  # a map with one entry, an empty string key
+    (bytes(msgpack.packb([[1] * 8] * 1001)), "not valid MessagePack: 1001 exceeds max_array_len(1000)"),
 ])
 def test_binary_whole_rejections(payload: bytes, why: str) -> None:
     assert whole(MP, payload).reason.startswith(why)
