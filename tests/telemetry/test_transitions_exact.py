@@ -335,3 +335,11 @@ def test_a_victim_event_keeps_the_persons_component() -> None:
     person, victim = engine.pair_rate[("d1", "victim:v1")]
     assert person == pytest.approx(10.0, rel=5e-3)
     assert victim == 0.0
+
+
+def test_a_global_zone_crossing_far_west_of_the_projection_centre() -> None:
+    """West of the projection's central meridian x is negative: the prefilter of global
+    zones must compare x with x (and y with y) there too."""
+    snap = snapshot([square("g", "exclusion", -700_000, 0, 400, subject=None)])
+    ts = live(RuleEngine({}), snap, [fix(0, -701_000, 0), fix(60, -699_000, 0)])
+    assert [(t.action, t.rule) for t in ts] == [("crossed", "g")]
