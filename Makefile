@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Mutation testing of the rule-bearing modules against the fast pure unit tests
-# 4-11 minutes here; not part of `make test`). Results: docs/mutation.md, `mutmut browse`.
+# (4-11 minutes here; not part of `make test`). Results: docs/mutation.md, `mutmut browse`.
 # mutmut forks a worker per mutant: numba's workqueue threading layer survives a fork,
 # its default OpenMP layer does not (the worker hangs, or GNU OpenMP aborts it).
 mutation: $(STAMP)
