@@ -79,6 +79,7 @@ class SimConfig:
     prefix: str = "sim"
     rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
     every_scenario: bool = True  # at least one device per scenario
+    scenarios: tuple[str, ...] = SCENARIOS  # the scenarios to inject (others get no device)
     victim_share: float = 0.15  # share of devices that are victim phones
     origin: tuple[float, float] = TASHKENT
     spread_m: float = 8000.0
@@ -90,7 +91,7 @@ class SimConfig:
             raise ValueError("the scenarios need night_s >= 2000 (whole minutes) and span_s >= night_s + 4800")
         if self.compression < 1:
             raise ValueError("compression must be >= 1")
-        unknown = set(self.rates) - set(SCENARIOS)
+        unknown = (set(self.rates) | set(self.scenarios)) - set(SCENARIOS)
         if unknown:
             raise ValueError(f"unknown scenarios {sorted(unknown)}")
 
@@ -163,7 +164,7 @@ def _assign(cfg: SimConfig, n_ankle: int, rng: random.Random) -> list[str]:
     rng.shuffle(order)
     out = [""] * n_ankle
     k = 0
-    for name in SCENARIOS:
+    for name in cfg.scenarios:
         want = round(cfg.rates.get(name, 0.0) * n_ankle)
         if cfg.every_scenario:
             want = max(want, 1)
