@@ -10,7 +10,7 @@ itself, with its own client id and a last will, as on a broker that enforces
 per-device ACLs; without, ``connections`` shared anonymous connections carry the fleet
 (each device always on the same one, so its messages stay in order). One process
 publishes some 20k messages/s at best; ``processes`` > 1 splits the devices over
-several processes (forked), each pacing its share against the same start time.
+several processes (spawned), each pacing its share against the same start time.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def publish(messages: Sequence[Message], mqtt_url: str, *, compression: float = 
     shards: list[list[Message]] = [[] for _ in range(processes)]
     for m in messages:
         shards[zlib.crc32(m.device_id.encode()) % processes].append(m)
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork would copy a parent's threads' locks (the alert watcher)
     q = ctx.Queue()
     procs = [ctx.Process(target=_child, args=(q, shard, mqtt_url, start_wall, compression,
                                                 max(1, connections // processes), credentials), daemon=True)
