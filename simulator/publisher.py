@@ -97,7 +97,7 @@ class _Conn:
 
 def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compression: float, *,
             connections: int, credentials: dict[str, str] | None, progress: Progress | None,
-            ack_timeout_s: float = 60.0) -> PublishResult:
+            ack_timeout_s: float | None = None) -> PublishResult:
     u = urlparse(mqtt_url)
     host, port = u.hostname or "127.0.0.1", u.port or 1883
     connect_ms = int(time.time() * 1000)
@@ -150,7 +150,7 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
             progress(i + 1, len(messages), now - due)
             next_report = time.monotonic() + 1.0
     everyone = shared or list(conns.values())
-    deadline = time.monotonic() + ack_timeout_s
+    deadline = time.monotonic() + (ack_timeout_s if ack_timeout_s is not None else 60.0 + out.messages / 1000.0)
     while sum(c.acked for c in everyone) < out.messages and time.monotonic() < deadline:
         time.sleep(0.02)
     out.acked = sum(c.acked for c in everyone)
