@@ -64,6 +64,7 @@ class _Conn:
         self.acked = 0
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        self.refused: str | None = None
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
                         clean_session=True)
         if username is not None:
@@ -79,8 +80,8 @@ class _Conn:
         self.client = c
 
     def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
-        if not rc.is_failure:
-            self._connected.set()
+        self.refused = str(rc) if rc.is_failure else None
+        self._connected.set()
 
     def _on_publish(self, _c: Any, _u: Any, _mid: int, _rc: Any = None, _p: Any = None) -> None:
         with self._lock:
@@ -88,7 +89,10 @@ class _Conn:
 
     def wait_connected(self, timeout_s: float) -> None:
         if not self._connected.wait(timeout_s):
-            raise ConnectionError(f"MQTT connection {self.client._client_id!r} not accepted")
+            raise ConnectionError(f"MQTT connection {self.client._client_id!r}: no CONNACK in {timeout_s:g} s")
+        if self.refused is not None:
+            self.client.loop_stop()
+            raise ConnectionError(f"MQTT connection {self.client._client_id!r} refused: {self.refused}")
 
     def close(self) -> None:
         self.client.disconnect()
@@ -103,17 +107,20 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
     connect_ms = int(time.time() * 1000)
     conns: dict[str, _Conn] = {}
     shared: list[_Conn] = []
-    if credentials is None:
-        shared = [_Conn(host, port, f"nazorat-sim-{uuid.uuid4().hex[:10]}", username=u.username, password=u.password)
-                  for _ in range(max(1, connections))]
-        for c in shared:
+    try:
+        if credentials is None:
+            shared = [_Conn(host, port, f"nazorat-sim-{uuid.uuid4().hex[:10]}", username=u.username,
+                            password=u.password) for _ in range(max(1, connections))]
+        else:
+            for d in sorted({m.device_id for m in messages}):
+                conns[d] = _Conn(host, port, d, username=d, password=credentials[d], will_topic=status_topic(d),
+                                 connect_ms=connect_ms)
+        for c in shared or list(conns.values()):
             c.wait_connected(15.0)
-    else:
-        for d in sorted({m.device_id for m in messages}):
-            conns[d] = _Conn(host, port, d, username=d, password=credentials[d], will_topic=status_topic(d),
-                             connect_ms=connect_ms)
-        for c in conns.values():
-            c.wait_connected(15.0)
+    except BaseException:
+        for c in shared or list(conns.values()):
+            c.close()
+        raise
 
     def conn_of(device: str) -> _Conn:
         if credentials is not None:
