@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--hours", type=float, default=2.0, help="simulated span (a curfew, then a day)")
     sim.add_argument("--night-hours", type=float, default=2 / 3, help="the curfew part of the span")
     sim.add_argument("--duration", type=float, help="wall seconds to replay the span in (default: real time)")
-    sim.add_argument("--rate", type=float, default=0.01, help="share of devices per scenario (at least one each)")
+    sim.add_argument("--scenario-rate", type=float, default=0.01,
+                     help="share of the ankle monitors given each scenario (at least one each)")
     sim.add_argument("--prefix", default="sim", help="id prefix of the fleet's subjects and devices")
     sim.add_argument("--truth", type=Path, default=Path("simulate-truth.jsonl"), help="ground-truth file (JSON lines)")
     sim.add_argument("--verify", action="store_true", help="read the alerts back through the API and score them")
@@ -239,7 +240,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         scenarios = tuple(s for s in SCENARIOS if s not in ("gps_loss", "communication_loss"))
         print("compressed replay without --database-url: gps_loss and communication_loss left out", file=sys.stderr)
     config = SimConfig(devices=args.devices, seed=args.seed, span_s=span_s, night_s=night_s, compression=compression,
-                       prefix=args.prefix, rates=dict.fromkeys(scenarios, args.rate), scenarios=scenarios)
+                       prefix=args.prefix, rates=dict.fromkeys(scenarios, args.scenario_rate), scenarios=scenarios)
     credentials = None
     if args.credentials:
         credentials = dict(line.split("\t", 1) for line in args.credentials.read_text().split("\n") if "\t" in line)
