@@ -41,6 +41,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -165,6 +166,7 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
     broker.start()
     url = pg.url()
     server = None
+    ok = False
     try:
         db.upgrade(url)
         token, port = "e2e-" + os.urandom(8).hex(), free_port()
@@ -271,6 +273,7 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
         out["fixes_per_s_vs_copy"] = round(out["fixes_per_s"] / out["copy_rows_per_s"], 4)
         out["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         out["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
+        ok = True
         return out
     finally:
         if server is not None:
@@ -281,6 +284,10 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
                 server.kill()
         broker.kill()
         pg.destroy()
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"benchmark failed: logs kept in {tmp}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

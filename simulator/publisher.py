@@ -55,6 +55,7 @@ class PublishResult:
             self.published.setdefault(k, v)
 
 
+_MAX_QUEUED = 2000
 Progress = Callable[[int, int, float], None]  # (messages sent, messages planned, lag seconds)
 
 
@@ -148,6 +149,10 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
         client = conn_of(m.device_id).client
         for _ in range(m.repeat):
             client.publish(m.topic, payload, qos=1)
+        # paho rescans its whole outgoing queue on every PUBACK: a long queue (an unpaced
+        # replay, a slow broker) makes publishing quadratic, so keep it short
+        while len(client._out_messages) > _MAX_QUEUED:
+            time.sleep(0.0005)
         out.messages += m.repeat
         out.fixes += m.n_fixes * m.repeat
         if m.track:

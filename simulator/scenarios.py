@@ -34,6 +34,11 @@ exclusion_zone_entered], late_evidence [the same visit, but a live fix is sent b
 the buffer: the alert must be marked late], clock_skew [clock 15 minutes behind:
 device_clock_off], duplicate_resends [every message sent twice; one
 exclusion_zone_entered], last_will [the broker's will payload: device_offline].
+
+An injected zone event carries evidence the engine can act on: while the person is in
+the zone (or near the victim, or walking the boundary arc) its GPS accuracy is capped
+at 12 m, so at least one fix is certainly inside; the rest of the time fixes come with
+the situation's accuracy (indoors 12-40 m, wifi, cell up to 1,500 m, urban canyon).
 """
 
 from __future__ import annotations
