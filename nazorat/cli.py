@@ -268,7 +268,8 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     from simulator.verify import verify
 
     run, events = read_truth(args.truth)
-    report = verify(Api(args.api_url, args.token or settings.api_token or ""), run, events)
+    with Api(args.api_url, args.token or settings.api_token or "") as api:
+        report = verify(api, run, events)
     print(report.text())
     if args.json:
         args.json.write_text(json.dumps(report.summary(), indent=2) + "\n")

@@ -36,12 +36,29 @@ class Api:
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._timeout = timeout_s
         self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection this client opened (in any thread)."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
 
     def _conn(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
             self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
         return conn
 
     def request(self, method: str, path: str, body: Any = None, *, ok_conflict: bool = False) -> Any:

@@ -62,6 +62,7 @@ def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, trut
         if watcher is not None:
             time.sleep(0.2)
             watcher.__exit__(None, None, None)
+        api.close()
     return RunResult(plan, run, result, report, dict(watcher.first_seen) if watcher is not None else {})
 
 

@@ -48,6 +48,7 @@ def test_no_crossing_alert_from_noise_within_stated_accuracy(stack: Stack) -> No
         time.sleep(0.2)
     time.sleep(0.5)
     kinds = [a["kind"] for a in api.get("/alerts", subject_id="fa-s1")]
+    api.close()
     assert kinds == []
 
 
@@ -79,4 +80,6 @@ def test_no_crossing_alert_from_a_cell_fix(stack: Stack) -> None:
         assert time.monotonic() < deadline, "fixes not stored"
         time.sleep(0.2)
     time.sleep(0.5)
-    assert [a["kind"] for a in api.get("/alerts", subject_id="fa-s2")] == []
+    kinds = [a["kind"] for a in api.get("/alerts", subject_id="fa-s2")]
+    api.close()
+    assert kinds == []
