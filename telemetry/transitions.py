@@ -87,7 +87,7 @@ class Plan:
 
 
 def _position(f: Fix) -> Position:
-    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m)
+    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m, f.source)
 
 
 def _signal(f: Fix, state: int, violating: bool) -> int:
@@ -325,7 +325,7 @@ class RuleEngine:
         starts: list[Position] = []
         for i, f in enumerate(evaluable):
             prev = self._previous(evaluable, i)
-            if prev is None or f.source != "gps":
+            if prev is None or f.source != "gps" or prev.source != "gps":  # cell/wifi never open a violation
                 continue
             gap_s = (f.time_ms - prev.t_ms) / 1000.0
             if gap_s < CROSSING_MIN_GAP_S or distance_m(prev, _position(f)) > MAX_PLAUSIBLE_SPEED_MPS * gap_s:
