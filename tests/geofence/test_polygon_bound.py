@@ -50,6 +50,7 @@ def _sagitta_m(ring: list[tuple[float, float]]) -> float:
     """An upper estimate of how far an edge straight in the frame strays from the same
     edge straight in another conformal-ish frame: the frame's midpoint against the
     geodesic midpoint, largest over the edges."""
+    worst = 0.0
     for (lo0, la0), (lo1, la1) in itertools.pairwise(ring):
         x0, y0 = lcc_forward(lo0, la0)
         x1, y1 = lcc_forward(lo1, la1)
@@ -80,7 +81,6 @@ def test_polygon_distances_and_states_agree_with_an_equidistant_oracle(site: str
     assert ev.pair_distance is not None
     half_height = radius_m
     slack = _sagitta_m(ring) + 1e-3
-    worst = 0.0
     for i in range(n):
         (p,) = ev.pairs_of(i)
         aeqd = pyproj.Transformer.from_crs("EPSG:4326", f"+proj=aeqd +lat_0={fx_lat[i]} +lon_0={fx_lon[i]} +ellps=WGS84",
