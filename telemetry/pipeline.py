@@ -294,9 +294,8 @@ class Pipeline:
 
     def _store_positions(self, conn: psycopg.Connection[Any], b: Batch) -> None:
         devices = b.snap.devices
-        b.new_keys = store.copy_positions(conn, [
-            store.StoredFix(f, devices[f.device_id].subject_id, is_late, fl)
-            for f, is_late, fl in zip(b.fixes, b.late, b.flags, strict=True)])
+        b.new_keys = store.copy_positions(conn, b.fixes, [devices[f.device_id].subject_id for f in b.fixes], b.late,
+                                          b.flags)
         for f, is_late, fl in zip(b.fixes, b.late, b.flags, strict=True):
             if (f.device_id, f.time_ms) not in b.new_keys:
                 continue

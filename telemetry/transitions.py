@@ -177,8 +177,9 @@ class RuleEngine:
         plan = Plan()
         self._plan_zones(snap, fresh, plan)
         self._plan_victims(snap, fresh, plan)
-        for f in fresh:
-            plan.last[f.device_id] = _position(f)
+        for i, f in enumerate(fresh):  # sorted by (device, time): each device's last fix
+            if i + 1 == len(fresh) or fresh[i + 1].device_id != f.device_id:
+                plan.last[f.device_id] = _position(f)
         return plan
 
     def plan_late(self, snap: RegistrySnapshot, late: list[Fix]) -> list[Transition]:

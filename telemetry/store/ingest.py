@@ -27,16 +27,6 @@ _POSITION_COLUMNS = ("device_id, t_ms, subject_id, lat, lon, accuracy_m, speed_m
 
 
 @dataclass(frozen=True, slots=True)
-class StoredFix:
-    """A fix as it goes into ``positions``: with its subject and its classification."""
-
-    fix: Fix
-    subject_id: str | None
-    late: bool
-    flags: list[str]
-
-
-@dataclass(frozen=True, slots=True)
 class NewAlert:
     """One alert row. It is backed by a stored fix (``fix_ms``) or a stored status report
     (``status_ms``) of ``device_id``: the database refuses an alert with neither."""
@@ -158,19 +148,21 @@ def last_positions(conn: Conn, devices: Sequence[str]) -> dict[str, Position]:
 
 
 # --- positions ---------------------------------------------------------------------------
-def copy_positions(conn: Conn, rows: Sequence[StoredFix]) -> set[tuple[str, int]]:
+def copy_positions(conn: Conn, fixes: Sequence[Fix], subjects: Sequence[str | None], late: Sequence[bool],
+                   flags: Sequence[list[str]]) -> set[tuple[str, int]]:
     """COPY into the staging table, then insert what is new (idempotent on
-    (device_id, device_time)); returns the (device, epoch ms) keys newly stored."""
-    if not rows:
+    (device_id, device_time)); returns the (device, epoch ms) keys newly stored. The
+    sequences run in parallel: each fix with its subject, late mark and plausibility flags
+    (no object per row on this path: it carries every fix)."""
+    if not fixes:
         return set()
     with conn.cursor() as cur:
         with cur.copy(f"COPY incoming ({_POSITION_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["text", "int8", "text", "float8", "float8", "float8", "float8", "float8",
                             "text", "int8", "bool", "text[]"])
-            for r in rows:
-                f = r.fix
-                copy.write_row((f.device_id, f.time_ms, r.subject_id, f.lat, f.lon, f.accuracy_m, f.speed_mps,
-                                f.heading_deg, f.source, f.seq, r.late, r.flags))
+            for f, subject, is_late, fl in zip(fixes, subjects, late, flags, strict=True):
+                copy.write_row((f.device_id, f.time_ms, subject, f.lat, f.lon, f.accuracy_m, f.speed_mps,
+                                f.heading_deg, f.source, f.seq, is_late, fl))
         stored = cur.execute(
             "INSERT INTO positions (device_id, device_time, subject_id, lat, lon, accuracy_m, speed_mps,"
             " heading_deg, source, seq, late, flags)"
@@ -334,7 +326,6 @@ __all__ = [
     "NewAlert",
     "NewViolation",
     "RegistryRows",
-    "StoredFix",
     "close_violation",
     "copy_positions",
     "insert_alert",
