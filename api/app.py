@@ -9,13 +9,15 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from api import errors
-from api.routes import alerts, operational, ops, registry
+from api.auth import AuthConfig
+from api.routes import accounts, alerts, audit, auth, operational, ops, registry
 
 
-def create_app(*, database_url: str, api_token: str, pool_max: int = 10) -> FastAPI:
-    """Every route but ``/healthz`` and the (data-free) dashboard page needs the token."""
-    if not api_token:
-        raise ValueError("an API token is required")
+def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10,
+               auth_config: AuthConfig | None = None) -> FastAPI:
+    """Every route but ``/healthz``, sign-in and the (data-free) dashboard page needs a
+    credential (see :mod:`api.deps`). ``api_token``, when set, is a bootstrap admin key.
+    API workers that serve the same officers need the same ``auth_config.jwt_secret``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,9 +32,16 @@ def create_app(*, database_url: str, api_token: str, pool_max: int = 10) -> Fast
 
     app = FastAPI(title="Nazorat", version="0.1.0", lifespan=lifespan,
                   description="E-monitoring: GPS telemetry, geofencing, alerts and registry.")
-    app.state.api_token = api_token
+    app.state.api_token = api_token or None
+    app.state.auth = auth_config or AuthConfig()
     errors.install(app)
     app.include_router(ops.router)
+    app.include_router(auth.router)
+    app.include_router(accounts.accounts)
+    app.include_router(accounts.units)
+    app.include_router(accounts.api_keys)
+    app.include_router(accounts.caseload)
+    app.include_router(audit.router)
     app.include_router(registry.subjects)
     app.include_router(registry.devices)
     app.include_router(registry.zones)

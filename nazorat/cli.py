@@ -9,6 +9,7 @@ import logging
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from telemetry.settings import Settings
 
@@ -64,6 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     cred.add_argument("device_ids", nargs="+")
     cred.add_argument("--auth-dir", type=Path, help="the broker's password/ACL folder (default DATA_DIR/mqtt-auth)")
 
+    users = sub.add_parser("users", help="officers' accounts")
+    userss = users.add_subparsers(dest="users_command", required=True)
+    uadd = userss.add_parser("add", help="create an account (password from a prompt, or stdin when not a terminal)")
+    uadd.add_argument("name")
+    uadd.add_argument("--role", required=True, choices=("admin", "supervisor", "officer", "auditor", "appellant"))
+    uadd.add_argument("--unit", default="hq")
+    uadd.add_argument("--subject", help="the subject an appellant is linked to")
+    uadd.add_argument("--database-url")
+
+    aud = sub.add_parser("audit", help="the audit log")
+    auds = aud.add_subparsers(dest="audit_command", required=True)
+    ver = auds.add_parser("verify", help="check the hash chain; names the first broken record")
+    ver.add_argument("--database-url")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -82,6 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "simulate":
         return _simulate(args, settings)
+    if args.command in ("users", "audit"):
+        from nazorat import accounts_cli
+
+        url = args.database_url or settings.database_url
+        if not url:
+            parser.error("--database-url or NAZORAT_DATABASE_URL is required")
+        if args.command == "users":
+            return accounts_cli.add_user(url, args.name, role=args.role, unit=args.unit, subject=args.subject)
+        return accounts_cli.verify_audit(url)
     if args.command == "devices":
         from nazorat.services import CredentialStore
 
@@ -111,7 +135,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         stack.migrate(infra.database_url)
         token = settings.api_token or stack.load_or_create_token(data_dir)
+        auth = _auth_config(settings, data_dir)
         asyncio.run(stack.serve(
+            auth_config=auth, demo_accounts=data_dir / "demo-accounts",
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
@@ -128,19 +154,29 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     database_url = args.database_url or settings.database_url
     mqtt_url = args.mqtt_url or settings.mqtt_url
-    if not database_url or not mqtt_url or not settings.api_token:
-        print("serve needs a database URL, an MQTT URL and NAZORAT_API_TOKEN", file=sys.stderr)
+    if not database_url or not mqtt_url:
+        print("serve needs a database URL and an MQTT URL", file=sys.stderr)
         return 2
     stack.migrate(database_url)
     asyncio.run(stack.serve(
+        auth_config=_auth_config(settings, Path(settings.data_dir).resolve()),
         database_url=database_url, mqtt_url=mqtt_url, mqtt_protocol=args.mqtt_protocol,
-        api_token=settings.api_token, host=settings.api_host, port=args.port or settings.api_port,
+        api_token=settings.api_token or "", host=settings.api_host, port=args.port or settings.api_port,
         ingest=not args.no_ingest, api=not args.no_api, client_id=args.client_id or settings.mqtt_client_id,
         shared_group=args.shared_group or settings.mqtt_shared_group,
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
         retention_days=settings.retention_days,
     ))
     return 0
+
+
+def _auth_config(settings: Settings, data_dir: Path) -> Any:
+    """Sign-in settings; the access-token key from NAZORAT_JWT_SECRET or DATA_DIR/jwt-secret
+    (mode 600, shared by the API workers started from the same folder)."""
+    from api.auth import AuthConfig
+    from nazorat import stack
+
+    return AuthConfig.from_settings(settings, settings.jwt_secret or stack.load_or_create_secret(data_dir / "jwt-secret"))
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:

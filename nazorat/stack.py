@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
 from collections.abc import Callable, Iterator
@@ -16,8 +17,10 @@ import psycopg.sql
 import uvicorn
 
 from api import create_app
+from api.auth import AuthConfig
 from geofence import warm_up
 from ingest import IngestWorker
+from nazorat import demo
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
 from telemetry.pipeline import Pipeline
 from telemetry.store import migrate as db
@@ -101,13 +104,26 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
 
 
 def load_or_create_token(data_dir: Path) -> str:
-    path = data_dir / "api-token"
+    return load_or_create_secret(data_dir / "api-token")
+
+
+def load_or_create_secret(path: Path) -> str:
+    """A random secret kept in ``path`` (mode 600), created once; concurrent starters
+    agree on one (written aside, then linked into place)."""
     if path.exists():
         return path.read_text().strip()
-    token = secrets.token_urlsafe(24)
-    path.write_text(token)
-    path.chmod(0o600)
-    return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(32))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
 
 
 async def serve(
@@ -116,6 +132,7 @@ async def serve(
     batch_max_messages: int = 500, batch_max_ms: int = 20, demo_fleet: int = 0, retention_days: int | None = None,
     fleet_credentials: Callable[[list[str]], dict[str, str] | None] | None = None,
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
+    auth_config: AuthConfig | None = None, demo_accounts: Path | None = None,
 ) -> None:
     """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``)."""
     stop = stop or asyncio.Event()
@@ -131,7 +148,7 @@ async def serve(
     pipeline = Pipeline(database_url)
     server = None
     if api:
-        app = create_app(database_url=database_url, api_token=api_token)
+        app = create_app(database_url=database_url, api_token=api_token, auth_config=auth_config)
         server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
         tasks.append(asyncio.create_task(server.serve(), name="api"))
     worker = None
@@ -151,6 +168,8 @@ async def serve(
     api_url = f"http://{host}:{port}"
     if ready is not None:
         ready.set()
+    if demo_accounts is not None and api:
+        print(await asyncio.to_thread(demo.ensure_accounts, api_url, api_token, demo_accounts), flush=True)
     if demo_fleet:
         tasks.append(asyncio.create_task(
             _demo_fleet(api_url, api_token, mqtt_url, demo_fleet, stop, fleet_credentials), name="fleet"))
@@ -172,6 +191,7 @@ async def _demo_fleet(api_url: str, token: str, mqtt_url: str, n: int, stop: asy
 
     fleet = build_fleet(n)
     await asyncio.to_thread(register_fleet, api_url, token, fleet)
+    await asyncio.to_thread(demo.assign_caseload, api_url, token, [s["id"] for s in fleet.subjects])
     passwords = credentials([d.device_id for d in fleet.devices]) if credentials else None
     u = urlparse(mqtt_url)
     device_url = f"mqtt://{u.hostname}:{u.port}"  # devices log in as themselves, not as the engine
@@ -195,4 +215,5 @@ def migrate(database_url: str) -> list[str]:
     return db.upgrade(database_url)
 
 
-__all__ = ["Infrastructure", "ensure_database", "load_or_create_token", "migrate", "serve", "start_infrastructure"]
+__all__ = ["Infrastructure", "ensure_database", "load_or_create_secret", "load_or_create_token", "migrate", "serve",
+           "start_infrastructure"]

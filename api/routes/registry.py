@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import DbConn, Officer, Supervisor
+from api.deps import DbConn, LocationReader, Principal, RegistryReader, RegistryWriter
 from api.schemas import (
     AbsenceCreate,
     AbsencePublic,
@@ -23,6 +23,7 @@ from api.schemas import (
     ZonePublic,
 )
 from telemetry.errors import InvalidInputError
+from telemetry.store import accounts as account_store
 from telemetry.store import registry
 
 subjects = APIRouter(prefix="/subjects", tags=["subjects"])
@@ -31,31 +32,36 @@ zones = APIRouter(prefix="/zones", tags=["zones"])
 
 
 @subjects.post("", status_code=201, response_model=SubjectPublic)
-async def create_subject(body: SubjectCreate, db: DbConn, user: Supervisor) -> dict[str, Any]:
+async def create_subject(body: SubjectCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
+    """A supervisor's new subject joins the supervisor's unit (assign an officer with
+    ``PUT /subjects/{id}/assignment``)."""
     row = await registry.create_subject(db, body.model_dump())
+    if user.role != "admin" and user.unit_id:
+        await account_store.assign_subject(db, subject_id=body.id, officer_id=None, unit_id=user.unit_id, by=user.name,
+                                           reason="created")
     await registry.audit(db, actor=user.name, action="subject.create", subject_id=body.id,
                          remote_addr=user.remote_addr)
     return row
 
 
 @subjects.get("", response_model=list[SubjectPublic])
-async def list_subjects(db: DbConn, _user: Officer, limit: int = Query(100, ge=1, le=1000),
+async def list_subjects(db: DbConn, user: RegistryReader, limit: int = Query(100, ge=1, le=1000),
                         offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
-    return await registry.list_subjects(db, limit, offset)
+    return await registry.list_subjects(db, limit, offset, scope=user.scope)
 
 
 @subjects.get("/{subject_id}", response_model=SubjectPublic)
-async def get_subject(subject_id: str, db: DbConn, _user: Officer) -> dict[str, Any]:
-    return await registry.get_subject(db, subject_id)
+async def get_subject(subject_id: str, db: DbConn, user: RegistryReader) -> dict[str, Any]:
+    return await registry.get_subject(db, subject_id, scope=user.scope)
 
 
 @subjects.get("/{subject_id}/positions", response_model=list[PositionPublic])
 async def subject_positions(
-    subject_id: str, db: DbConn, user: Officer, since: datetime | None = None,
+    subject_id: str, db: DbConn, user: LocationReader, since: datetime | None = None,
     limit: int = Query(500, ge=1, le=10_000),
 ) -> list[dict[str, Any]]:
     """A subject's location history, newest first. Every read is audited."""
-    await registry.get_subject(db, subject_id)
+    await registry.get_subject(db, subject_id, scope=user.scope)
     rows = await registry.subject_positions(db, subject_id, since, limit)
     await registry.audit(db, actor=user.name, action="positions.read", subject_id=subject_id,
                          remote_addr=user.remote_addr,
@@ -64,9 +70,9 @@ async def subject_positions(
 
 
 @subjects.post("/{subject_id}/absences", status_code=201, response_model=AbsencePublic)
-async def create_absence(subject_id: str, body: AbsenceCreate, db: DbConn, user: Supervisor) -> dict[str, Any]:
+async def create_absence(subject_id: str, body: AbsenceCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
     """An authorised absence: the subject's rules (one zone's, or all) are off in the window."""
-    await registry.get_subject(db, subject_id)
+    await registry.get_subject(db, subject_id, scope=user.scope)
     row = await registry.create_absence(db, {**body.model_dump(), "subject_id": subject_id, "created_by": user.name})
     await registry.audit(db, actor=user.name, action="absence.create", subject_id=subject_id,
                          remote_addr=user.remote_addr, details={"reason": body.reason})
@@ -74,9 +80,9 @@ async def create_absence(subject_id: str, body: AbsenceCreate, db: DbConn, user:
 
 
 @subjects.post("/{subject_id}/victims", status_code=201, response_model=VictimLinkPublic)
-async def link_victim(subject_id: str, body: VictimLinkCreate, db: DbConn, user: Supervisor) -> dict[str, Any]:
+async def link_victim(subject_id: str, body: VictimLinkCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
     """Bilateral monitoring: the victim's phone becomes a moving exclusion circle."""
-    await registry.get_subject(db, subject_id)
+    await registry.get_subject(db, subject_id, scope=user.scope)
     row = await registry.create_victim_link(db, {**body.model_dump(), "subject_id": subject_id})
     await registry.audit(db, actor=user.name, action="victim.link", subject_id=subject_id,
                          target=body.victim_device_id, remote_addr=user.remote_addr)
@@ -84,7 +90,8 @@ async def link_victim(subject_id: str, body: VictimLinkCreate, db: DbConn, user:
 
 
 @devices.post("", status_code=201, response_model=DevicePublic)
-async def create_device(body: DeviceCreate, db: DbConn, user: Supervisor) -> dict[str, Any]:
+async def create_device(body: DeviceCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
+    await _check_subject(db, user, body.subject_id)
     row = await registry.create_device(db, body.model_dump())
     await registry.audit(db, actor=user.name, action="device.create", subject_id=body.subject_id, target=body.id,
                          remote_addr=user.remote_addr)
@@ -92,9 +99,15 @@ async def create_device(body: DeviceCreate, db: DbConn, user: Supervisor) -> dic
 
 
 @devices.get("", response_model=list[DevicePublic])
-async def list_devices(db: DbConn, _user: Officer, limit: int = Query(100, ge=1, le=10_000),
+async def list_devices(db: DbConn, user: RegistryReader, limit: int = Query(100, ge=1, le=10_000),
                        offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
-    return await registry.list_devices(db, limit, offset)
+    return await registry.list_devices(db, limit, offset, scope=user.scope)
+
+
+async def _check_subject(db: DbConn, user: Principal, subject_id: str | None) -> None:
+    """A write that names a subject needs the subject in the caller's scope (else 404)."""
+    if subject_id is not None and not user.scope.everything:
+        await registry.get_subject(db, subject_id, scope=user.scope)
 
 
 def _zone_row(body: ZoneCreate) -> dict[str, Any]:
@@ -104,7 +117,8 @@ def _zone_row(body: ZoneCreate) -> dict[str, Any]:
 
 
 @zones.post("", status_code=201, response_model=ZonePublic)
-async def create_zone(body: ZoneCreate, db: DbConn, user: Supervisor) -> dict[str, Any]:
+async def create_zone(body: ZoneCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
+    await _check_subject(db, user, body.subject_id)
     (row,) = await registry.create_zones(db, [_zone_row(body)])
     await registry.audit(db, actor=user.name, action="zone.create", subject_id=body.subject_id, target=body.id,
                          remote_addr=user.remote_addr)
@@ -112,7 +126,7 @@ async def create_zone(body: ZoneCreate, db: DbConn, user: Supervisor) -> dict[st
 
 
 @zones.post("/import", status_code=201, response_model=list[ZonePublic])
-async def import_zones(body: FeatureCollection, db: DbConn, user: Supervisor) -> list[dict[str, Any]]:
+async def import_zones(body: FeatureCollection, db: DbConn, user: RegistryWriter) -> list[dict[str, Any]]:
     """Create zones from a GeoJSON FeatureCollection. Each feature's ``properties`` carry
     ``id``, ``name``, ``kind`` and optionally ``subject_id``, ``category``, ``radius_m``
     (Point features are circles), ``buffer_m`` and ``schedule``. All or none are stored."""
@@ -125,6 +139,7 @@ async def import_zones(body: FeatureCollection, db: DbConn, user: Supervisor) ->
             zone = ZoneCreate.model_validate({**props, "geometry": feature.get("geometry") or {}})
         except ValueError as exc:
             raise InvalidInputError(f"features[{i}]", str(exc).splitlines()[0]) from exc
+        await _check_subject(db, user, zone.subject_id)
         items.append(_zone_row(zone))
     rows = await registry.create_zones(db, items)
     await registry.audit(db, actor=user.name, action="zone.import", remote_addr=user.remote_addr,
@@ -133,6 +148,6 @@ async def import_zones(body: FeatureCollection, db: DbConn, user: Supervisor) ->
 
 
 @zones.get("", response_model=list[ZonePublic])
-async def list_zones(db: DbConn, _user: Officer, subject_id: str | None = None,
+async def list_zones(db: DbConn, user: RegistryReader, subject_id: str | None = None,
                      limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
-    return await registry.list_zones(db, subject_id, limit, offset)
+    return await registry.list_zones(db, subject_id, limit, offset, scope=user.scope)

@@ -8,9 +8,12 @@ import psycopg
 from psycopg.rows import dict_row
 
 from telemetry.errors import ConflictError, NotFoundError
+from telemetry.store.scope import Scope, subject_filter
 
 Row = dict[str, Any]
 RESOLUTIONS = ("confirmed", "false_alarm", "excused")
+#: resolutions an appellant may contest
+CONTESTABLE = ("confirmed", "confirmed_violation")
 _COLS = (
     "id, kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, status_time, distance_m, details,"
     " status,"
@@ -19,21 +22,25 @@ _COLS = (
 
 
 async def list_alerts(
-    conn: psycopg.AsyncConnection[Any], *, status: str | None, subject_id: str | None, limit: int, after_id: int | None
+    conn: psycopg.AsyncConnection[Any], *, status: str | None, subject_id: str | None, limit: int, after_id: int | None,
+    scope: Scope | None = None,
 ) -> list[Row]:
+    cond, params = subject_filter(scope, "subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {_COLS} FROM alerts WHERE (%(status)s::text IS NULL OR status = %(status)s)"
-            " AND (%(subject)s::text IS NULL OR subject_id = %(subject)s)"
-            " AND (%(after)s::bigint IS NULL OR id > %(after)s) ORDER BY id DESC LIMIT %(limit)s",
-            {"status": status, "subject": subject_id, "after": after_id, "limit": limit},
+            f"SELECT {_COLS} FROM alerts WHERE (%s::text IS NULL OR status = %s)"
+            " AND (%s::text IS NULL OR subject_id = %s)"
+            f" AND (%s::bigint IS NULL OR id > %s) AND {cond} ORDER BY id DESC LIMIT %s",
+            (status, status, subject_id, subject_id, after_id, after_id, *params, limit),
         )
         return await cur.fetchall()
 
 
-async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int) -> Row:
+async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int, *, scope: Scope | None = None) -> Row:
+    """The alert, or NotFoundError when it does not exist or is outside ``scope``."""
+    cond, params = subject_filter(scope, "subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_COLS} FROM alerts WHERE id = %s", (alert_id,))
+        await cur.execute(f"SELECT {_COLS} FROM alerts WHERE id = %s AND {cond}", (alert_id, *params))
         row = await cur.fetchone()
     if row is None:
         raise NotFoundError("alert", str(alert_id))
@@ -73,4 +80,4 @@ async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int) -> l
         return await cur.fetchall()
 
 
-__all__ = ["RESOLUTIONS", "acknowledge", "get_alert", "list_alerts", "list_dead_letters", "resolve"]
+__all__ = ["CONTESTABLE", "RESOLUTIONS", "acknowledge", "get_alert", "list_alerts", "list_dead_letters", "resolve"]
