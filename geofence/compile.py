@@ -23,8 +23,10 @@ from geofence.projection import project_with_pyproj, scale_factor
 from geofence.zones import (
     SubjectRules,
     ZoneSpec,
+    check_region,
     check_zone_fields,
     circle_centre,
+    circle_extent,
     polygon_rings,
     raw_polygon_rings,
 )
@@ -34,10 +36,14 @@ GRID_CELL_M = 500.0
 # Fixes whose accuracy is worse than this are checked against every global zone
 # instead of their grid cell (rare for GPS fixes; cell-tower fixes take that path).
 GRID_MARGIN_M = 200.0
-_TZ_TABLE_YEARS = (2000, 2045)
+_TZ_TABLE_YEARS = (1800, 2500)  # the kernel reads later instants 400 years earlier (K.TZ_TABLE_END_S)
 # Each polygon zone is cut into horizontal slabs of about this many segments (at most
 # MAX_SLABS_PER_ZONE), so a fix reads a few segments of the outline instead of all.
 SEGMENTS_PER_SLAB = 4
+# A circle's box is grown by (accuracy + buffer) * k_c * CIRCLE_REACH to find the fixes
+# that may touch it: k changes by a factor below 1.045 between 24 and 56 N, so a fix
+# whose ground distance is within reach is within this many frame metres per metre.
+CIRCLE_REACH = 1.05
 MAX_SLABS_PER_ZONE = 64
 
 ZoneArrays = namedtuple(
@@ -57,7 +63,7 @@ class ZoneSet:
 
     arrays: ZoneArrays
     zone_ids: tuple[str, ...]
-    zone_kind: np.ndarray  # int8: 0 inclusion, 1 exclusion
+    zone_kind: np.ndarray  # int8: 0 inclusion, 1 exclusion (public: see also geofence.zone_is_exclusion)
     subject_index: dict[str, int]
     zones: tuple[ZoneSpec, ...]
     # compiled kernel entry points for this zone set's argument types (see geofence._dispatch)
@@ -75,7 +81,8 @@ class ZoneSet:
 @lru_cache(maxsize=64)
 def _tz_transitions(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(instants, offsets) of a time zone between the table years, found by probing each
-    day and bisecting every change down to the second (zoneinfo exposes no table)."""
+    day and bisecting every change down to the second (zoneinfo exposes no table). About
+    0.4 s per zone, once per process."""
     tz = ZoneInfo(name)
 
     def offset(t: int) -> int:
@@ -84,6 +91,8 @@ def _tz_transitions(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
     start = int(datetime(_TZ_TABLE_YEARS[0], 1, 1, tzinfo=UTC).timestamp())
     end = int(datetime(_TZ_TABLE_YEARS[1], 1, 1, tzinfo=UTC).timestamp())
+    if end != K.TZ_TABLE_END_S:
+        raise RuntimeError("the time-zone table must end where the kernel's 400-year reading starts")
     at = [-(2**62)]
     val = [offset(start)]
     day = int(timedelta(days=1).total_seconds())
@@ -139,9 +148,10 @@ def compile_zones(
 
     n = len(zones)
     shape = np.zeros(n, dtype=np.int8)
-    circle = np.zeros((n, 3))
+    circle = np.zeros((n, 6))  # circles: centre x, y (frame), radius (ground m), k at the centre, lon, lat
     bbox = np.zeros((n, 4))
     zone_k = np.ones(n)
+    reach_k = np.ones(n)  # frame metres per ground metre of accuracy when a zone's box is grown by it
     zone_buffer = np.zeros(n)
     zone_tz = np.zeros(n, dtype=np.int32)
     zone_cat = np.full(n, -1, dtype=np.int32)
@@ -180,22 +190,31 @@ def compile_zones(
             else:
                 lon, lat = (float(v) for v in spec.geometry["coordinates"][:2])
                 r = float(spec.radius_m or 0.0)
+            check_region(spec.zone_id, *circle_extent(lon, lat, r))
             shape[z] = K.SHAPE_CIRCLE
             circles.append((z, lon, lat, r))
             zone_rings.append(zone_rings[-1])
             continue
         rings = polygon_rings(spec) if validate else raw_polygon_rings(spec)
         lat_min, lat_max = 90.0, -90.0
+        lon_lo, lon_hi = 180.0, -180.0
         for poly in rings:
             for ring in poly:
                 arr = np.asarray(ring, dtype=np.float64)
+                if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] < 2:
+                    raise ZoneGeometryError(spec.zone_id, "a ring needs positions of two numbers")
                 lon_parts.append(arr[:, 0])
                 lat_parts.append(arr[:, 1])
                 ring_lens.append(arr.shape[0])
                 lat_min = min(lat_min, float(arr[:, 1].min()))
                 lat_max = max(lat_max, float(arr[:, 1].max()))
+                lon_lo = min(lon_lo, float(arr[:, 0].min()))
+                lon_hi = max(lon_hi, float(arr[:, 0].max()))
+        # every part in the served region (NaN compares false: refused as well)
+        check_region(spec.zone_id, lon_lo, lon_hi, lat_min, lat_max)
         zone_rings.append(len(ring_lens))
         zone_k[z] = scale_factor((lat_min + lat_max) / 2.0)
+        reach_k[z] = zone_k[z]
         polygon_zones.append(z)
 
     if circles:
@@ -203,10 +222,14 @@ def compile_zones(
         clat = np.array([c[2] for c in circles])
         cx, cy = project_with_pyproj(np.array([c[1] for c in circles]), clat)
         ck = np.array([scale_factor(v) for v in clat])
-        cr = np.array([c[3] for c in circles]) * ck
-        circle[cz] = np.column_stack([cx, cy, cr])
+        cr = np.array([c[3] for c in circles])
+        circle[cz] = np.column_stack([cx, cy, cr, ck, np.array([c[1] for c in circles]), clat])
         zone_k[cz] = ck
-        bbox[cz] = np.column_stack([cx - cr, cy - cr, cx + cr, cy + cr])
+        # the frame's extent of the circle: within r * k_c up to the bound on D / k_c (see
+        # K.E1_COEF), doubled, plus a millimetre
+        half = cr * ck * (1.0 + 2.0 * K.E1_COEF * cr * ck) + 1e-3
+        bbox[cz] = np.column_stack([cx - half, cy - half, cx + half, cy + half])
+        reach_k[cz] = ck * CIRCLE_REACH
     ring_off = np.zeros(len(ring_lens) + 1, dtype=np.int64)
     ring_off[1:] = np.cumsum(ring_lens)
     if lon_parts:
@@ -252,9 +275,9 @@ def compile_zones(
         raise ZoneGeometryError("-", "too many vertices in one zone set (2**31)")
     zone_slab_off, slab_h, slab_off, slab_seg = K.build_slabs(
         shape, bbox, zone_ring_off, ring_off, vy, SEGMENTS_PER_SLAB, MAX_SLABS_PER_ZONE)
-    grid, cell_off, cell_zones = _build_grid(global_ids, bbox, zone_k, zone_buffer, grid_cell_m, grid_margin_m)
+    grid, cell_off, cell_zones = _build_grid(global_ids, bbox, reach_k, zone_buffer, grid_cell_m, grid_margin_m)
     gids = np.asarray(global_ids, dtype=np.int32)
-    grown = bbox + np.outer(zone_buffer * zone_k, [-1.0, -1.0, 1.0, 1.0])  # box grown by the zone buffer
+    grown = bbox + np.outer(zone_buffer * reach_k, [-1.0, -1.0, 1.0, 1.0])  # box grown by the zone buffer
     core = K.zone_cores(shape, bbox, zone_ring_off, ring_off, vx, vy)
     # rasters where fixes come near the outline: inclusion zones (a person's home) and
     # global zones (each is near many people's fixes; fill pass 80.5 -> 75.7 ms on the
@@ -272,8 +295,8 @@ def compile_zones(
         exc=np.ascontiguousarray(exc), subj_zone_off=subj_zone_off, subj_zone_ids=subj_zone_ids,
         zone_cat=zone_cat, grid=grid, grid_margin_m=float(grid_margin_m), cell_off=cell_off, global_ids=gids,
         n_global_all=int((zone_cat[gids] < 0).sum()),
-        zone_rec=zone_rec, raster=raster, cell_rec=_candidate_rows(cell_zones, grown, zone_k, zone_cat),
-        global_rec=_candidate_rows(gids, grown, zone_k, zone_cat),
+        zone_rec=zone_rec, raster=raster, cell_rec=_candidate_rows(cell_zones, grown, reach_k, zone_cat),
+        global_rec=_candidate_rows(gids, grown, reach_k, zone_cat),
     )
     return ZoneSet(
         arrays=arrays,
@@ -295,7 +318,8 @@ def _zone_records(
     rec = np.zeros((n, K.REC_COLUMNS))
     rec[:, K.REC_SHAPE] = shape
     rec[:, K.REC_X0:K.REC_Y1 + 1] = bbox
-    rec[:, K.REC_CX:K.REC_CR + 1] = np.where((shape == K.SHAPE_CIRCLE)[:, None], circle, core)
+    is_circle = shape == K.SHAPE_CIRCLE
+    rec[:, K.REC_CX:K.REC_CR + 1] = np.where(is_circle[:, None], circle[:, :3], core)
     rec[:, K.REC_K] = zone_k
     rec[:, K.REC_BUFFER] = zone_buffer
     rec[:, K.REC_WIN_A] = win_off[:-1]
@@ -310,6 +334,8 @@ def _zone_records(
     with_raster = np.flatnonzero((shape == K.SHAPE_POLYGON) & rastered
                                  & (rec[:, K.REC_CELL_W] > 0) & (rec[:, K.REC_CELL_H] > 0))
     rec[:, K.REC_RASTER] = -1.0
+    rec[is_circle, K.REC_LON] = circle[is_circle, 4]
+    rec[is_circle, K.REC_LAT] = circle[is_circle, 5]
     rec[with_raster, K.REC_RASTER] = np.arange(with_raster.shape[0]) * float(K.RASTER_CORNERS)
     raster = K.build_rasters(rec, with_raster.astype(np.int64), zone_ring_off, ring_off, vx, vy)
     return rec, raster

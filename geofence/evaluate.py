@@ -224,4 +224,40 @@ def path_crosses(zone_set: ZoneSet, lon0: np.ndarray, lat0: np.ndarray, lon1: np
     return np.asarray(K.path_hits(x0, y0, x1, y1, zone_a, zone_set.arrays))
 
 
-__all__ = ["SERIAL_BELOW", "Evaluation", "ZoneState", "evaluate", "evaluate_xy", "locate", "path_crosses"]
+def zone_is_exclusion(zone_set: ZoneSet, zone: np.ndarray) -> np.ndarray:
+    """Whether each zone index names an exclusion zone (else inclusion). ``ZoneSet.zone_kind``
+    (int8: 0 inclusion, 1 exclusion) is public as well and holds the same."""
+    zone_a = np.asarray(zone, dtype=np.int64)
+    if zone_a.size and (zone_a.min() < 0 or zone_a.max() >= zone_set.n_zones):
+        raise EvaluationInputError("zone", "index out of range")
+    return np.asarray(zone_set.zone_kind[zone_a] == 1)
+
+
+def path_candidates(zone_set: ZoneSet, subject_index: np.ndarray, lon0: np.ndarray, lat0: np.ndarray,
+                    lon1: np.ndarray, lat1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The zones a path segment (one per element, WGS84 ends) may cross, for ``path_crosses``
+    to decide: ``(segment_index int64, zone_index int32)`` pairs, grouped by segment in
+    input order. Per segment of subject ``subject_index[i]`` (``zone_set.subject_index``;
+    -1: no subject): every exclusion zone of the subject, then the global exclusion zones
+    that apply to it (no category, or the subject's) and whose bounding box meets the
+    segment's, in the evaluation frame. Then
+    ``path_crosses(zone_set, lon0[seg], lat0[seg], lon1[seg], lat1[seg], zone)``."""
+    subj_a = _as_array("subject_index", subject_index, np.int32, None)
+    n = subj_a.shape[0]
+    if n and (subj_a.min() < -1 or subj_a.max() >= zone_set.n_subjects):
+        raise EvaluationInputError("subject_index", "index out of range")
+    ends = [_as_array(name, v, np.float64, n) for name, v in (("lon0", lon0), ("lat0", lat0), ("lon1", lon1),
+                                                               ("lat1", lat1))]
+    for name, v, limit in zip(("lon0", "lat0", "lon1", "lat1"), ends, (180.0, 90.0, 180.0, 90.0), strict=True):
+        if n and not (np.isfinite(v).all() and np.abs(v).max() <= limit):
+            raise EvaluationInputError(name, "non-finite or out of range")
+    x0, y0 = project(ends[0], ends[1])
+    x1, y1 = project(ends[2], ends[3])
+    a = zone_set.arrays
+    glob = np.ascontiguousarray(a.global_ids[zone_set.zone_kind[a.global_ids] == 1])
+    seg, zone = K.path_candidate_pairs(subj_a, x0, y0, x1, y1, zone_set.zone_kind, glob, a)
+    return np.asarray(seg), np.asarray(zone)
+
+
+__all__ = ["SERIAL_BELOW", "Evaluation", "ZoneState", "evaluate", "evaluate_xy", "locate", "path_candidates",
+           "path_crosses", "zone_is_exclusion"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from geofence.compile import compile_zones
-from geofence.evaluate import SERIAL_BELOW, evaluate, evaluate_xy, locate, path_crosses
+from geofence.evaluate import SERIAL_BELOW, evaluate, evaluate_xy, locate, path_candidates, path_crosses
 from geofence.zones import SubjectRules, WeeklyWindow, ZoneSpec
 
 _HOME = [[69.24, 41.29], [69.25, 41.29], [69.25, 41.30], [69.24, 41.30], [69.24, 41.29]]
@@ -14,7 +14,7 @@ _HOME = [[69.24, 41.29], [69.25, 41.29], [69.25, 41.30], [69.24, 41.30], [69.24,
 
 def warm_up() -> None:
     """Run a tiny zone set through every path: compile, serial and batch evaluation (lon/lat
-    and projected, with and without exact distances), point location and path crossing.
+    and projected, with and without exact distances), point location, path candidates and crossing.
     Takes about a second with cached kernels, 20 s to a minute on a fresh checkout
     (by the machine's phase)."""
     zones = [
@@ -35,6 +35,7 @@ def warm_up() -> None:
             evaluate_xy(zs, lon * 1000.0, lat * 1000.0, acc, subj, t, exact_distance=exact)
     locate(zs, 0, np.zeros(1), np.zeros(1))
     path_crosses(zs, np.array([69.2]), np.array([41.2]), np.array([69.3]), np.array([41.3]), np.array([0]))
+    path_candidates(zs, np.zeros(1, np.int32), np.array([69.2]), np.array([41.2]), np.array([69.3]), np.array([41.3]))
 
 
 __all__ = ["warm_up"]

@@ -22,6 +22,14 @@ from shapely.validation import explain_validity
 from geofence.errors import ZoneGeometryError
 
 ZoneKind = Literal["inclusion", "exclusion"]
+# Where the evaluation frame serves zones exactly (lat_lo, lat_hi, lon_lo, lon_hi: degrees):
+# Uzbekistan and its neighbours, the band the frame's fast projection covers and where
+# the circle estimates' error bounds are tested. A zone with any part outside it is
+# refused at the door (ZoneGeometryError naming it) instead of being answered with the
+# frame's distortion. That includes any zone that crosses or touches the antimeridian:
+# an RFC 7946 antimeridian split (a MultiPolygon whose parts meet at +-180) is refused
+# whichever side its raw coordinates read.
+SUPPORTED_REGION = (30.0, 50.0, 50.0, 80.0)
 MAX_VERTICES_PER_ZONE = 20_000
 MAX_RADIUS_M = 100_000.0
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -132,6 +140,24 @@ def circle_centre(zone: ZoneSpec) -> tuple[float, float, float]:
     return float(lon), float(lat), float(r)
 
 
+def circle_extent(lon: float, lat: float, r: float) -> tuple[float, float, float, float]:
+    """(lon_lo, lon_hi, lat_lo, lat_hi) holding the circle, with a margin: a degree of
+    latitude is at least 110.5 km, one of longitude at least 111.2 km * cos(latitude)."""
+    dlat = 1.01 * r / 110_500.0
+    far = min(89.0, abs(lat) + dlat)
+    dlon = 1.01 * r / (111_200.0 * math.cos(math.radians(far)))
+    return lon - dlon, lon + dlon, lat - dlat, lat + dlat
+
+
+def check_region(zone_id: str, lon_lo: float, lon_hi: float, lat_lo: float, lat_hi: float) -> None:
+    """Raise ZoneGeometryError unless the extent lies in SUPPORTED_REGION (NaN: refused)."""
+    la0, la1, lo0, lo1 = SUPPORTED_REGION
+    if not (la0 <= lat_lo and lat_hi <= la1 and lo0 <= lon_lo and lon_hi <= lo1):
+        raise ZoneGeometryError(zone_id, f"outside the region the evaluator serves exactly (latitude {la0:g}..{la1:g}, "
+                                         f"longitude {lo0:g}..{lo1:g}); zone extent: latitude {lat_lo:g}..{lat_hi:g}, "
+                                         f"longitude {lon_lo:g}..{lon_hi:g}")
+
+
 def check_zone_fields(zone: ZoneSpec) -> None:
     """The non-geometric checks: kind and buffer."""
     if zone.kind not in ("inclusion", "exclusion"):
@@ -152,9 +178,12 @@ def validate_zone(zone: ZoneSpec) -> None:
     """Raise ZoneGeometryError unless the zone can be compiled."""
     check_zone_fields(zone)
     if zone.geometry.get("type") == "Point":
-        circle_centre(zone)
+        check_region(zone.zone_id, *circle_extent(*circle_centre(zone)))
     else:
-        polygon_rings(zone)
+        pts = [p for poly in polygon_rings(zone) for ring in poly for p in ring]
+        lons = [p[0] for p in pts]
+        lats = [p[1] for p in pts]
+        check_region(zone.zone_id, min(lons), max(lons), min(lats), max(lats))
 
 
 def _time_of_day(zone_id: str, text: str) -> int:
@@ -192,13 +221,16 @@ def parse_schedule(zone_id: str, items: Sequence[Mapping[str, Any]]) -> tuple[We
 
 __all__ = [
     "MAX_VERTICES_PER_ZONE",
+    "SUPPORTED_REGION",
     "AuthorisedAbsence",
     "SubjectRules",
     "WeeklyWindow",
     "ZoneKind",
     "ZoneSpec",
+    "check_region",
     "check_zone_fields",
     "circle_centre",
+    "circle_extent",
     "parse_schedule",
     "polygon_rings",
     "raw_polygon_rings",

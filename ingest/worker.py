@@ -1,4 +1,27 @@
-"""The ingest worker: subscribe, micro-batch, hand batches to the pipeline, ack after commit."""
+"""The ingest worker: subscribe, micro-batch, hand batches to the pipeline, ack after commit.
+
+What it handles itself and what it leaves to its supervisor:
+
+- ``aiomqtt.MqttError`` (connection lost, refused): reconnect with jittered exponential
+  backoff, inside ``run``.
+- The pipeline's ``StorageError`` (database down or refusing a write): retry the same
+  batch with backoff; nothing is acknowledged until it is committed.
+- Anything else (a bug, a fix that makes a step raise, a broken callback) propagates out of
+  ``run``: the worker first closes the pipeline's connection (rolling back the batch's open
+  transaction; the pipeline reloads its committed state on the next batch) and never acks
+  the batch, so the broker redelivers it to the restarted worker (persistent session).
+  The supervisor (``nazorat.supervisor``) logs it with its traceback, counts it and
+  restarts ``run`` with backoff.
+- The periodic jobs between batches (communication-loss check, plain-PostgreSQL
+  retention) share the pipeline's connection, so they run in this loop; a failure of one
+  is logged (with its traceback unless it is a ``StorageError``), counted in
+  ``nazorat_task_failures_total{task="silence_check"|"retention"}`` and shown in
+  ``Health``; it does not stop ingest, and the job runs again at its next turn.
+
+Readiness (``telemetry.health``): the worker reports ``database`` after each batch or job,
+``zones`` (the pipeline's compile errors) after each batch, and registers probes for
+``broker`` (session connected?) and ``ingest`` (last turn, last batch, backlog).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +37,10 @@ from typing import Any
 import aiomqtt
 
 from ingest.consumer import MqttConsumer
+from telemetry import health as hp
+from telemetry import metrics
 from telemetry.errors import StorageError
+from telemetry.health import Health, Part, ingest_part
 from telemetry.model import InboundMessage
 from telemetry.pipeline import BatchOutcome, Pipeline
 from telemetry.wire import FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION, alerts_topic
@@ -36,6 +62,7 @@ class IngestWorker:
         on_batch: Callable[[BatchOutcome], None] | None = None,
         silence_check_s: float = 30.0,
         retention_days: int | None = None,
+        health: Health | None = None,
     ) -> None:
         self._url = mqtt_url
         self._pipeline = pipeline
@@ -49,29 +76,91 @@ class IngestWorker:
         self._retention_days = retention_days
         self._next_retention = time.monotonic() + 60.0
         self.connected = asyncio.Event()
+        self.health = health or Health()
+        # progress, read by the probes (monotonic times)
+        self._consumer: MqttConsumer | None = None
+        self._held = 0  # messages taken from the client's queue and not yet acknowledged
+        self._backlog_since: float | None = None
+        self._last_batch: float | None = None
+        self._last_turn = time.monotonic()
+        self._broker_detail = "not connected yet"
+        self.health.probe(hp.BROKER, self._broker_part)
+        self.health.probe(hp.INGEST, self._ingest_part)
+        self.health.ok(hp.ZONES, "not compiled yet (no batch so far)", critical=False, zone_ids=[])
+        metrics.INGEST_BACKLOG.set_function(self.backlog)
 
+    # --- readiness ----------------------------------------------------------------------
+    def backlog(self) -> int:
+        """Messages received from the broker and not yet stored and acknowledged."""
+        queued = 0
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):  # the client may be half torn down
+                queued = len(self._consumer.messages)  # type: ignore[arg-type]
+        return queued + self._held
+
+    def _broker_part(self) -> Part:
+        return Part(self.connected.is_set(), self._broker_detail, info={"client_id": self._client_id})
+
+    def _ingest_part(self) -> Part:
+        now = time.monotonic()
+        backlog = self.backlog()
+        if backlog == 0:
+            self._backlog_since = None
+        elif self._backlog_since is None:
+            self._backlog_since = now
+        return ingest_part(
+            backlog=backlog,
+            batch_age_s=None if self._last_batch is None else now - self._last_batch,
+            backlog_age_s=None if self._backlog_since is None else now - self._backlog_since,
+            loop_age_s=now - self._last_turn, loop_interval_s=self._silence_check_s,
+            stall_after_s=self.health.stall_after_s)
+
+    def _set_connected(self, consumer: MqttConsumer | None, detail: str) -> None:
+        self._consumer = consumer
+        self._broker_detail = detail
+        if consumer is None:
+            self.connected.clear()
+            self._held = 0  # not acknowledged: the broker redelivers them
+        else:
+            self.connected.set()
+        metrics.MQTT_CONNECTED.set(1 if consumer is not None else 0)
+
+    # --- the loop -----------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; reconnect with jittered exponential backoff."""
+        """Consume until ``stop`` is set; reconnect with jittered exponential backoff.
+        Errors other than MQTT's propagate (see the module docstring)."""
         backoff = 0.2
-        while not stop.is_set():
-            try:
-                consumer = MqttConsumer(
-                    self._url, client_id=self._client_id, topics=[FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION],
-                    shared_group=self._shared_group, protocol=self._protocol,
-                    receive_maximum=max(4 * self._max_messages, 100),
-                )
-                async with consumer:
-                    self.connected.set()
-                    backoff = 0.2
-                    await self._consume(consumer, stop)
-            except aiomqtt.MqttError as exc:
-                self.connected.clear()
-                if stop.is_set():
-                    break
-                log.warning("MQTT connection lost (%s); reconnecting in %.1fs", exc, backoff)
-                await _sleep_or_stop(stop, backoff * random.uniform(0.5, 1.5))
-                backoff = min(backoff * 2, 10.0)
-        self.connected.clear()
+        self._last_turn = time.monotonic()
+        try:
+            while not stop.is_set():
+                try:
+                    consumer = MqttConsumer(
+                        self._url, client_id=self._client_id,
+                        topics=[FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION],
+                        shared_group=self._shared_group, protocol=self._protocol,
+                        receive_maximum=max(4 * self._max_messages, 100),
+                    )
+                    async with consumer:
+                        self._set_connected(consumer, "connected")
+                        backoff = 0.2
+                        await self._consume(consumer, stop)
+                except aiomqtt.MqttError as exc:
+                    self._set_connected(None, f"disconnected: {type(exc).__name__}")
+                    if stop.is_set():
+                        break
+                    log.warning("MQTT connection lost (%s); reconnecting in %.1fs", exc, backoff)
+                    await _sleep_or_stop(stop, backoff * random.uniform(0.5, 1.5))
+                    self._last_turn = time.monotonic()
+                    backoff = min(backoff * 2, 10.0)
+        except Exception as exc:
+            self._set_connected(None, f"ingest failed: {type(exc).__name__}")
+            # the failed batch's transaction may still be open on the pipeline's connection:
+            # closing it rolls it back, and the pipeline reloads committed state on reconnect
+            await asyncio.to_thread(self._pipeline.close)
+            raise
+        finally:
+            if self._consumer is not None or self.connected.is_set():
+                self._set_connected(None, "stopped")
 
     async def _consume(self, consumer: MqttConsumer, stop: asyncio.Event) -> None:
         aiomqtt_iter = consumer.messages.__aiter__()
@@ -82,6 +171,7 @@ class IngestWorker:
         next_task: asyncio.Future[aiomqtt.Message] | None = None
         try:
             while True:
+                self._last_turn = time.monotonic()
                 wake = deadline if pending else next_check
                 timeout = max(0.0, min(wake, next_check) - time.monotonic())
                 if next_task is None:
@@ -89,35 +179,51 @@ class IngestWorker:
                 waiting: set[asyncio.Future[Any]] = {next_task, stop_task}
                 done, _ = await asyncio.wait(waiting, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
+                self._last_turn = time.monotonic()
                 if next_task in done:
                     msg = next_task.result()  # raises MqttError on disconnect
                     next_task = None
                     if not pending:
                         deadline = time.monotonic() + self._max_s
                     pending.append(msg)
+                    self._held = len(pending)
                     if len(pending) < self._max_messages:
                         continue
                 if pending and (len(pending) >= self._max_messages or time.monotonic() >= deadline or stop_task in done):
-                    await self._flush(consumer, pending, stop)
+                    if not await self._flush(consumer, pending, stop):
+                        return  # stopped before the batch was stored: not acked, redelivered later
                     pending = []
+                    self._held = 0
                 if stop_task in done:
                     return
                 if time.monotonic() >= next_check:
-                    await self._check_silence(consumer)
+                    await self._job("silence_check", self._check_silence)
                     next_check = time.monotonic() + self._silence_check_s
-                    await self._maybe_retention()
+                    await self._job("retention", self._maybe_retention)
         finally:
             stop_task.cancel()
             if next_task is not None:
                 next_task.cancel()
 
-    async def _check_silence(self, consumer: MqttConsumer) -> None:
-        """Communication-loss alerts, between batches on the same database connection."""
+    async def _job(self, name: str, job: Callable[[], Any]) -> None:
+        """A periodic job between batches: a failure is logged, counted and shown; ingest goes on."""
         try:
-            ids = await asyncio.to_thread(self._pipeline.check_silence)
+            await job()
         except StorageError as exc:
-            log.warning("%s", exc)
-            return
+            metrics.TASK_FAILURES.labels(name).inc()
+            self._report_storage_error(exc)
+            log.warning("%s failed (%s); next try at its next turn", name, exc)
+        except Exception:
+            metrics.TASK_FAILURES.labels(name).inc()
+            self.health.failing(f"job.{name}", "failed; see the log", critical=False)
+            log.exception("%s failed; next try at its next turn", name)
+        else:
+            self.health.ok(f"job.{name}", critical=False)
+
+    async def _check_silence(self) -> None:
+        """Communication-loss alerts, between batches on the same database connection."""
+        ids = await asyncio.to_thread(self._pipeline.check_silence)
+        self.health.ok(hp.DATABASE)
         if ids:
             log.info("communication loss: alerts %s", ids)
 
@@ -126,14 +232,19 @@ class IngestWorker:
         if self._retention_days is None or time.monotonic() < self._next_retention:
             return
         self._next_retention = time.monotonic() + 86_400.0
-        try:
-            deleted = await asyncio.to_thread(self._pipeline.run_retention, self._retention_days)
-        except StorageError as exc:
-            log.warning("%s", exc)
-            return
+        deleted = await asyncio.to_thread(self._pipeline.run_retention, self._retention_days)
+        self.health.ok(hp.DATABASE)
         log.info("retention: deleted %d rows older than %d days (evidence kept)", deleted, self._retention_days)
 
-    async def _flush(self, consumer: MqttConsumer, messages: list[aiomqtt.Message], stop: asyncio.Event) -> None:
+    def _report_storage_error(self, exc: StorageError) -> None:
+        cause = exc.__cause__
+        sqlstate = getattr(cause, "sqlstate", None)
+        kind = type(cause).__name__ if cause is not None else type(exc).__name__
+        self.health.failing(hp.DATABASE, f"{kind}" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""))
+
+    async def _flush(self, consumer: MqttConsumer, messages: list[aiomqtt.Message], stop: asyncio.Event) -> bool:
+        """Store one batch, then ack it. False: ``stop`` came while the database was
+        failing, and the batch is left unacknowledged."""
         inbound = [InboundMessage(str(m.topic), bytes(m.payload) if isinstance(m.payload, bytes | bytearray)
                                   else str(m.payload).encode()) for m in messages]
         backoff = 0.2
@@ -143,13 +254,18 @@ class IngestWorker:
                 break
             except StorageError as exc:
                 # not acknowledged: the broker keeps the messages; retry the same batch
+                self._report_storage_error(exc)
                 log.warning("%s; retrying in %.1fs", exc, backoff)
                 if stop.is_set():
-                    raise asyncio.CancelledError from exc
-                await asyncio.sleep(backoff)
+                    return False
+                await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
         for m in messages:
             consumer.ack(m)
+        self._last_batch = time.monotonic()
+        metrics.INGEST_LAST_BATCH.set(time.time())
+        self.health.ok(hp.DATABASE)
+        self._report_zones()
         for alert in outcome.alerts:
             try:
                 await consumer.publish(alerts_topic(alert["subject_id"]), json.dumps(alert).encode(), qos=1)
@@ -157,6 +273,15 @@ class IngestWorker:
                 log.warning("could not publish alert %s to MQTT (it is stored)", alert["id"])
         if self._on_batch is not None:
             self._on_batch(outcome)
+        return True
+
+    def _report_zones(self) -> None:
+        errors = self._pipeline.compile_errors
+        if errors:
+            self.health.failing(hp.ZONES, f"{len(errors)} zones left out: they do not compile", critical=False,
+                                zone_ids=sorted(errors))
+        else:
+            self.health.ok(hp.ZONES, "every zone compiled", critical=False, zone_ids=[])
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

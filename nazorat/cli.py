@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 import urllib.request
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     cred = devs.add_parser("credentials", help="create or rotate MQTT passwords for devices (printed once)")
     cred.add_argument("device_ids", nargs="+")
     cred.add_argument("--auth-dir", type=Path, help="the broker's password/ACL folder (default DATA_DIR/mqtt-auth)")
+    cred.add_argument("--engine", action="store_true",
+                      help="the names are engine service accounts (nazorat-engine, nazorat-engine-<worker>), not devices")
 
     users = sub.add_parser("users", help="officers' accounts")
     userss = users.add_subparsers(dest="users_command", required=True)
@@ -93,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database_url or settings.database_url
         if not url:
             parser.error("--database-url or NAZORAT_DATABASE_URL is required")
-        print("\n".join(db.upgrade(url)) or "schema is up to date")
+        print("\n".join(db.upgrade(url, retention_days=settings.retention_days, timezone=settings.timezone))
+              or "schema is up to date")
         return 0
     if args.command == "simulate":
         return _simulate(args, settings)
@@ -107,14 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             return accounts_cli.add_user(url, args.name, role=args.role, unit=args.unit, subject=args.subject)
         return accounts_cli.verify_audit(url)
     if args.command == "devices":
-        from nazorat.services import CredentialStore
-
-        store = CredentialStore(args.auth_dir or Path(settings.data_dir) / "mqtt-auth")
-        store.write_acl()
-        for device_id in args.device_ids:
-            print(f"{device_id}\t{store.add_device(device_id)}")
-        print(f"written to {store.password_file}; send SIGHUP to mosquitto to reload", file=sys.stderr)
-        return 0
+        return _credentials(args, settings)
     if args.command == "zones":
         token = args.token or settings.api_token
         req = urllib.request.Request(args.api_url.rstrip("/") + "/zones/import", data=args.file.read_bytes(),
@@ -126,6 +123,34 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _credentials(args: argparse.Namespace, settings: Settings) -> int:
+    """Create or rotate MQTT passwords (printed once, stored hashed); the running broker
+    that uses these files reloads them at once (its PID is recorded beside them)."""
+    from nazorat.services import AccountNameError, CredentialStore, check_device_id, check_service_account
+
+    store = CredentialStore(args.auth_dir or Path(settings.data_dir) / "mqtt-auth")
+    try:
+        for name in args.device_ids:  # every name is checked before anything is written
+            (check_service_account if args.engine else check_device_id)(name)
+    except AccountNameError as exc:
+        print(f"nazorat: {exc}", file=sys.stderr)
+        return 2
+    store.write_acl()
+    if args.engine:
+        passwords = {name: store.rotate_engine_password(name) for name in args.device_ids}
+    else:
+        passwords = store.add_devices(args.device_ids)
+    for name, password in passwords.items():
+        print(f"{name}\t{password}")
+    pid = store.reload_broker()
+    if pid is not None:
+        print(f"written to {store.password_file}; the running broker (pid {pid}) reloaded it", file=sys.stderr)
+    else:
+        print(f"written to {store.password_file}; no running broker uses it: it takes effect when the stack starts",
+              file=sys.stderr)
+    return 0
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from nazorat import stack
 
@@ -133,10 +158,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     infra = stack.start_infrastructure(data_dir, args.database_url or settings.database_url,
                                        args.mqtt_url or settings.mqtt_url)
     try:
-        stack.migrate(infra.database_url)
+        infra.migrate(settings)  # as the owner role; the engine and the API run as the run-time role
         token = settings.api_token or stack.load_or_create_token(data_dir)
         auth = _auth_config(settings, data_dir)
-        asyncio.run(stack.serve(
+        status = _until_stopped(stack.serve(
             auth_config=auth, demo_accounts=data_dir / "demo-accounts",
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
@@ -145,8 +170,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         ))
     finally:
         infra.stop()
-    print("Nazorat stopped.", flush=True)
-    return 0
+    print("Nazorat stopped." if status == 0 else "Nazorat stopped after a fatal failure.", flush=True)
+    return status
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -157,8 +182,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if not database_url or not mqtt_url:
         print("serve needs a database URL and an MQTT URL", file=sys.stderr)
         return 2
-    stack.migrate(database_url)
-    asyncio.run(stack.serve(
+    stack.migrate(database_url, settings)
+    return _until_stopped(stack.serve(
         auth_config=_auth_config(settings, Path(settings.data_dir).resolve()),
         database_url=database_url, mqtt_url=mqtt_url, mqtt_protocol=args.mqtt_protocol,
         api_token=settings.api_token or "", host=settings.api_host, port=args.port or settings.api_port,
@@ -167,6 +192,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
         retention_days=settings.retention_days,
     ))
+
+
+def _until_stopped(main: Coroutine[Any, Any, None]) -> int:
+    """Run ``serve``: exit status 0 after SIGTERM/SIGINT, 1 after a fatal task failure or
+    a failed start (the supervisor has logged it with its traceback)."""
+    from nazorat.errors import NazoratError
+
+    try:
+        asyncio.run(main)
+    except NazoratError as exc:
+        print(f"nazorat: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

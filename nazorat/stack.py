@@ -1,4 +1,5 @@
-"""Running the engine: API + ingest in one event loop, and the all-in-one demo stack."""
+"""Running the engine: API + ingest in one event loop under one supervisor, and the
+all-in-one demo stack."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import logging
 import os
 import secrets
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -21,8 +24,14 @@ from api.auth import AuthConfig
 from geofence import warm_up
 from ingest import IngestWorker
 from nazorat import demo
+from nazorat.errors import StartupError
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
+from nazorat.services.errors import MigrationPrivilegeError
+from nazorat.services.postgres import RUNTIME_ROLE, grant_runtime
+from nazorat.supervisor import Policy, Supervisor, TaskSpec, watch_readiness
+from telemetry.health import Health
 from telemetry.pipeline import Pipeline
+from telemetry.settings import Settings
 from telemetry.store import migrate as db
 
 log = logging.getLogger("nazorat")
@@ -38,18 +47,33 @@ class _Server(uvicorn.Server):
 
 @dataclass
 class Infrastructure:
+    """The services ``nazorat run`` uses. ``database_url`` is what the engine and the API
+    connect with: on the embedded PostgreSQL the least-privilege run-time role
+    (``nazorat_app``, no DDL, append-only audit log); ``migration_url`` is the owner role
+    that applies migrations (``migrate``). With a configured database both are that URL."""
+
     database_url: str
     mqtt_url: str
     mqtt_protocol: int
     postgres: EmbeddedPostgres | None = None
     broker: MosquittoBroker | AmqttBroker | None = None
     credentials: CredentialStore | None = None  # set when our Mosquitto enforces per-device auth
+    migration_url: str | None = None
+
+    def migrate(self, settings: Settings | None = None) -> list[str]:
+        """Apply pending migrations as the owner; on our PostgreSQL, re-grant the run-time role."""
+        settings = settings or Settings()  # type: ignore[call-arg]  # fields come from the environment
+        applied = db.upgrade(self.migration_url or self.database_url, retention_days=settings.retention_days,
+                             timezone=settings.timezone)
+        if self.migration_url is not None:
+            grant_runtime(self.migration_url)
+        return applied
 
     def device_credentials(self, device_ids: list[str]) -> dict[str, str] | None:
         """Passwords for these devices on our broker (None: the broker is anonymous)."""
         if self.credentials is None or not isinstance(self.broker, MosquittoBroker):
             return None
-        out = {d: self.credentials.add_device(d) for d in device_ids}
+        out = self.credentials.add_devices(device_ids)
         self.broker.reload()
         return out
 
@@ -72,11 +96,18 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
     """Use the configured services, or start an embedded PostgreSQL and a broker."""
     data_dir.mkdir(parents=True, exist_ok=True)
     pg = None
+    migration_url = None
     if database_url is None:
         pg = EmbeddedPostgres(data_dir / "pg")
         pg.start()
-        database_url = ensure_database(pg.url(), "nazorat")
-        log.info("started embedded PostgreSQL on 127.0.0.1:%d (data in %s)", pg.port, pg.data_dir)
+        try:
+            database = pg.provision("nazorat")
+        except BaseException:
+            pg.stop()
+            raise
+        database_url, migration_url = database.runtime_url, database.owner_url
+        log.info("started embedded PostgreSQL on 127.0.0.1:%d (data in %s, passwords in %s); the engine and the API"
+                 " connect as %s", pg.port, pg.data_dir, pg.secret_file, RUNTIME_ROLE)
     broker: MosquittoBroker | AmqttBroker | None = None
     store = None
     protocol = 5
@@ -86,7 +117,8 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
                 store = CredentialStore(data_dir / "mqtt-auth")
                 store.write_acl()
                 engine_pw = store.engine_password()
-                broker = MosquittoBroker(data_dir / "mqtt", password_file=store.password_file, acl_file=store.acl_file)
+                broker = MosquittoBroker(data_dir / "mqtt", password_file=store.password_file, acl_file=store.acl_file,
+                                         pid_file=store.pid_file)
                 broker.start()
                 mqtt_url = f"mqtt://{ENGINE_USER}:{engine_pw}@{broker.host}:{broker.port}"
             else:
@@ -100,7 +132,7 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
                 pg.stop()
             raise
         log.info("started %s broker at mqtt://%s:%d", type(broker).__name__, broker.host, broker.port)
-    return Infrastructure(database_url, mqtt_url, protocol, pg, broker, store)
+    return Infrastructure(database_url, mqtt_url, protocol, pg, broker, store, migration_url=migration_url)
 
 
 def load_or_create_token(data_dir: Path) -> str:
@@ -133,58 +165,95 @@ async def serve(
     fleet_credentials: Callable[[list[str]], dict[str, str] | None] | None = None,
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
     auth_config: AuthConfig | None = None, demo_accounts: Path | None = None,
+    health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
+    silence_check_s: float = 30.0,
 ) -> None:
-    """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``)."""
+    """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``), every task owned by one
+    ``Supervisor`` (the policy per task is in ``nazorat.supervisor``). Returns after a
+    clean stop; raises ``FatalTaskError`` when a fatal task failed and ``StartupError``
+    when ingest does not connect to the broker within ``connect_timeout_s``.
+    ``ingest_stall_s``: how long messages may wait with no batch before ``/readyz`` says
+    ingest is stuck; ``silence_check_s``: the interval of the communication-loss check."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    tasks: list[asyncio.Task[object]] = []
+    health = health or Health(stall_after_s=ingest_stall_s)
     if ingest:
         # kernels are loaded from numba's cache (compiled there on a fresh checkout)
         # before the first fix can arrive
         await asyncio.to_thread(warm_up)
     pipeline = Pipeline(database_url)
-    server = None
-    if api:
-        app = create_app(database_url=database_url, api_token=api_token, auth_config=auth_config)
-        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
-        tasks.append(asyncio.create_task(server.serve(), name="api"))
-    worker = None
-    if ingest:
-        worker = IngestWorker(mqtt_url=mqtt_url, pipeline=pipeline, client_id=client_id, shared_group=shared_group,
-                              protocol=mqtt_protocol, batch_max_messages=batch_max_messages,
-                              batch_max_ms=batch_max_ms, retention_days=retention_days)
-        tasks.append(asyncio.create_task(worker.run(stop), name="ingest"))
-    if server is not None:
-        while not server.started:
-            if tasks[0].done():
-                await tasks[0]  # surfaces the start-up error
-                return
-            await asyncio.sleep(0.05)
-    if worker is not None:
-        await asyncio.wait_for(worker.connected.wait(), timeout=30)
-    api_url = f"http://{host}:{port}"
-    if ready is not None:
-        ready.set()
-    if demo_accounts is not None and api:
-        print(await asyncio.to_thread(demo.ensure_accounts, api_url, api_token, demo_accounts), flush=True)
-    if demo_fleet:
-        tasks.append(asyncio.create_task(
-            _demo_fleet(api_url, api_token, mqtt_url, demo_fleet, stop, fleet_credentials), name="fleet"))
-    print(f"Nazorat is running.\n  API:       {api_url}\n  API docs:  {api_url}/docs\n"
-          f"  Dashboard: {api_url}/#token={api_token}\n  Token:     {api_token}\n"
-          f"  MQTT:      {_without_password(mqtt_url)}\n  Stop with Ctrl-C.", flush=True)
-    await stop.wait()
-    if server is not None:
+    try:
+        async with Supervisor(stop=stop, health=health) as supervisor:
+            server = None
+            if api:
+                app = create_app(database_url=database_url, api_token=api_token, health=health,
+                                 auth_config=auth_config)
+                server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+                supervisor.start(TaskSpec("api", server.serve, Policy.FATAL, on_stop=_exit_server(server)))
+            worker = None
+            if ingest:
+                worker = IngestWorker(mqtt_url=mqtt_url, pipeline=pipeline, client_id=client_id,
+                                      shared_group=shared_group, protocol=mqtt_protocol,
+                                      batch_max_messages=batch_max_messages, batch_max_ms=batch_max_ms,
+                                      retention_days=retention_days, silence_check_s=silence_check_s,
+                                      health=health)
+                supervisor.start(TaskSpec("ingest", partial(worker.run, stop), Policy.RESTART))
+            supervisor.start(TaskSpec("readiness", partial(watch_readiness, health, stop), Policy.RESTART,
+                                      critical=False))
+            if server is not None:
+                await _until(lambda: server.started, stop)
+            if worker is not None and not await _until(worker.connected.is_set, stop, connect_timeout_s):
+                raise StartupError(f"ingest did not connect to the MQTT broker within {connect_timeout_s:.0f} s")
+            if stop.is_set():
+                return  # a fatal failure during start-up (raised by the supervisor) or an early signal
+            if ready is not None:
+                ready.set()
+            api_url = f"http://{host}:{port}"
+            if demo_accounts is not None and api:
+                print(await asyncio.to_thread(demo.ensure_accounts, api_url, api_token, demo_accounts), flush=True)
+            if demo_fleet and api:
+                supervisor.start(TaskSpec(
+                    "fleet", partial(_demo_fleet, api_url, api_token, mqtt_url, demo_fleet, stop, fleet_credentials),
+                    Policy.RESTART, critical=False))
+            lines = ["Nazorat is running."]
+            if api:
+                # the token once, and never in a URL (a URL lands in the browser's history)
+                lines += [f"  API:       {api_url}", f"  API docs:  {api_url}/docs", f"  Dashboard: {api_url}/",
+                          f"  Token:     {api_token}", f"  Readiness: {api_url}/readyz"]
+            else:
+                lines.append("  Readiness: in this log (no API in this process)")
+            if ingest:
+                lines.append(f"  MQTT:      {_without_password(mqtt_url)}")
+            print("\n".join([*lines, "  Stop with Ctrl-C."]), flush=True)
+            await stop.wait()
+    finally:
+        await asyncio.to_thread(pipeline.close)
+
+
+def _exit_server(server: uvicorn.Server) -> Callable[[], None]:
+    def exit_() -> None:
         server.should_exit = True
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.to_thread(pipeline.close)
+
+    return exit_
+
+
+async def _until(condition: Callable[[], bool], stop: asyncio.Event, timeout_s: float | None = None) -> bool:
+    """Wait for ``condition`` (polled), ending early when ``stop`` is set. True once it holds."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while not condition():
+        if stop.is_set() or (deadline is not None and time.monotonic() > deadline):
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 async def _demo_fleet(api_url: str, token: str, mqtt_url: str, n: int, stop: asyncio.Event,
                       credentials: Callable[[list[str]], dict[str, str] | None] | None) -> None:
+    """Register the demo fleet (idempotent) and publish until ``stop``; a failure goes to
+    the supervisor, which restarts this with backoff."""
     from urllib.parse import urlparse
 
     from simulator import build_fleet, publish, register_fleet
@@ -196,12 +265,7 @@ async def _demo_fleet(api_url: str, token: str, mqtt_url: str, n: int, stop: asy
     u = urlparse(mqtt_url)
     device_url = f"mqtt://{u.hostname}:{u.port}"  # devices log in as themselves, not as the engine
     log.info("demo fleet of %d devices registered; publishing", n)
-    while not stop.is_set():
-        try:
-            await publish(device_url, fleet, interval_s=1.0, stop=stop, credentials=passwords)
-        except Exception:
-            log.exception("demo fleet publisher failed; restarting")
-            await asyncio.sleep(1.0)
+    await publish(device_url, fleet, interval_s=1.0, stop=stop, credentials=passwords)
 
 
 def _without_password(url: str) -> str:
@@ -211,8 +275,24 @@ def _without_password(url: str) -> str:
     return f"{u.scheme}://{u.username + '@' if u.username else ''}{u.hostname}:{u.port}"
 
 
-def migrate(database_url: str) -> list[str]:
-    return db.upgrade(database_url)
+def migrate(database_url: str, settings: Settings | None = None) -> list[str]:
+    """Apply pending migrations and the server-specific setup. A role without DDL rights
+    (the run-time role) passes when none is pending and raises ``MigrationPrivilegeError``
+    when some are."""
+    settings = settings or Settings()  # type: ignore[call-arg]  # fields come from the environment
+    try:
+        return db.upgrade(database_url, retention_days=settings.retention_days, timezone=settings.timezone)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        with psycopg.connect(database_url) as conn:
+            role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+            try:
+                done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            except psycopg.errors.UndefinedTable:
+                done = set()
+        pending = [name for version, name, _ in db.migrations() if version not in done]
+        if pending:
+            raise MigrationPrivilegeError(role, pending) from exc
+        return []
 
 
 __all__ = ["Infrastructure", "ensure_database", "load_or_create_secret", "load_or_create_token", "migrate", "serve",

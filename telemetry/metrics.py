@@ -23,6 +23,19 @@ OPEN_VIOLATIONS = Gauge("nazorat_open_violations", "Violations currently open")
 ZONE_COMPILE_ERRORS = Gauge("nazorat_zone_compile_errors", "Zones left out of evaluation because they do not compile")
 RULE_ERRORS = Counter("nazorat_rule_errors_total", "Stored fixes whose rule evaluation raised (set aside, recorded)")
 
+# supervision: the closed set of task names (label values) and what happens to each task
+TASKS = ("api", "ingest", "fleet", "readiness", "silence_check", "retention")
+TASK_FAILURES = Counter("nazorat_task_failures_total", "Unexpected task failures (logged with a traceback)", ["task"])
+TASK_RESTARTS = Counter("nazorat_task_restarts_total", "Task restarts after a failure", ["task"])
+TASK_UP = Gauge("nazorat_task_up", "1 while the task runs, 0 while it waits to restart or has ended", ["task"])
+INGEST_BACKLOG = Gauge("nazorat_ingest_backlog", "MQTT messages received and not yet stored and acknowledged")
+INGEST_LAST_BATCH = Gauge("nazorat_ingest_last_batch_timestamp_seconds", "Unix time of the last committed batch")
+MQTT_CONNECTED = Gauge("nazorat_mqtt_connected", "1 while the ingest MQTT session is connected")
+READY = Gauge("nazorat_ready", "1 while /readyz would answer 200 (as last evaluated)")
+for _task in TASKS:  # every series exists from the start, so rate() and alerts see the first failure
+    TASK_FAILURES.labels(_task)
+    TASK_RESTARTS.labels(_task)
+
 __all__ = [
     "ALERTS_RAISED",
     "BATCH_FIXES",
@@ -34,8 +47,16 @@ __all__ = [
     "FIXES_IMPLAUSIBLE",
     "FIXES_LATE",
     "FIXES_STORED",
+    "INGEST_BACKLOG",
+    "INGEST_LAST_BATCH",
     "MESSAGES_RECEIVED",
+    "MQTT_CONNECTED",
     "OPEN_VIOLATIONS",
+    "READY",
     "RULE_ERRORS",
+    "TASKS",
+    "TASK_FAILURES",
+    "TASK_RESTARTS",
+    "TASK_UP",
     "ZONE_COMPILE_ERRORS",
 ]

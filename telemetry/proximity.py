@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from geofence.projection import lcc_forward, scale_factor
+from geofence import ground_distance_m
 from telemetry.model import Position
 from telemetry.rules import COMPLIANT, NEUTRAL, VIOLATING
 
@@ -18,10 +18,8 @@ MAX_VICTIM_FIX_AGE_S = 600  # an older victim position says nothing about now
 
 
 def distance_m(a: Position, b: Position) -> float:
-    """Ground distance in the evaluation frame (projected distance / scale factor)."""
-    ax, ay = lcc_forward(a.lon, a.lat)
-    bx, by = lcc_forward(b.lon, b.lat)
-    return math.hypot(bx - ax, by - ay) / scale_factor((a.lat + b.lat) / 2.0)
+    """Geodesic ground distance in metres (WGS84)."""
+    return ground_distance_m(a.lon, a.lat, b.lon, b.lat)
 
 
 def proximity_signal(person: Position, victim: Position, radius_m: float) -> tuple[int, float]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +35,17 @@ class Settings(BaseSettings):
     lockout_s: int = Field(900, ge=1)
     login_addr_max_failures: int = Field(20, ge=1)
     login_addr_window_s: int = Field(900, ge=1)
+    # the deployment's time zone: daily summaries (device_daily) count by its local day
+    timezone: str = "Asia/Tashkent"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
 
 
 __all__ = ["Settings"]

@@ -34,8 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from geofence import Evaluation, ZoneState, evaluate, path_crosses
-from geofence.projection import lcc_forward
+from geofence import Evaluation, ZoneState, evaluate, path_candidates, path_crosses
 from telemetry.model import Fix, Position
 from telemetry.proximity import MAX_VICTIM_FIX_AGE_S, distance_m, proximity_signal
 from telemetry.rules import COMPLIANT, DEFAULT_DWELL, NEUTRAL, RULE_OFF, VIOLATING, Action, Dwell, Pending, step
@@ -193,7 +192,7 @@ class RuleEngine:
         state = ev.pair_state
         distance = ev.pair_distance
         assert distance is not None  # asked for: exact_distance=True
-        global_ids = {zs.zone_ids[z] for z in zs.arrays.global_ids}
+        global_ids = snap.global_zone_ids
         out: list[Transition] = []
         replay: dict[Key, _Replay] = {}
         kinds: dict[str, str] = {}
@@ -251,7 +250,7 @@ class RuleEngine:
         watched = {d for d, _ in self.open} | {d for d, _ in self.pending}
         watched |= {evaluable[i].device_id for i in np.unique(pair_fix[violating])}
         watched |= {evaluable[i].device_id for i in crossings}
-        global_ids = {zs.zone_ids[z] for z in zs.arrays.global_ids}
+        global_ids = snap.global_zone_ids
         # per device, the global zones it has something open or pending on (kept current below)
         global_keys: dict[str, set[str]] = {}
         for dev, rule in {*self.open, *self.pending}:
@@ -307,10 +306,7 @@ class RuleEngine:
         """Exclusion zones met by the path from each fix's previous fix, where the gap is
         long enough to hide a visit and the speed is plausible."""
         zs = snap.zone_set
-        a = zs.arrays
-        glob = a.global_ids[zs.zone_kind[a.global_ids] == _EXCLUSION]
-        rows: list[tuple[int, int]] = []
-        ends: list[tuple[float, float, float, float]] = []
+        segments: list[int] = []  # fix index of each path segment worth checking
         for i, f in enumerate(evaluable):
             prev = self._previous(Plan(), evaluable, i)
             if prev is None or f.source != "gps":
@@ -318,19 +314,17 @@ class RuleEngine:
             gap_s = (f.time_ms - prev.t_ms) / 1000.0
             if gap_s < CROSSING_MIN_GAP_S or distance_m(prev, _position(f)) > MAX_PLAUSIBLE_SPEED_MPS * gap_s:
                 continue
-            s = int(subj[i])
-            zones = [int(z) for z in a.subj_zone_ids[a.subj_zone_off[s]:a.subj_zone_off[s + 1]]
-                     if zs.zone_kind[z] == _EXCLUSION]
-            if glob.size:
-                x0, y0 = lcc_forward(prev.lon, prev.lat)
-                x1, y1 = lcc_forward(f.lon, f.lat)
-                b = a.bbox[glob]
-                near = ((b[:, 0] <= max(x0, x1)) & (b[:, 2] >= min(x0, x1)) & (b[:, 1] <= max(y0, y1))
-                        & (b[:, 3] >= min(y0, y1)) & ((a.zone_cat[glob] < 0) | (a.zone_cat[glob] == a.subj_cat[s])))
-                zones += [int(z) for z in glob[near]]
-            for z in zones:
-                rows.append((i, z))
-                ends.append((prev.lon, prev.lat, f.lon, f.lat))
+            segments.append(i)
+        if not segments:
+            return {}
+        starts = [self._previous(Plan(), evaluable, i) for i in segments]
+        lon0 = np.array([p.lon for p in starts if p is not None])
+        lat0 = np.array([p.lat for p in starts if p is not None])
+        lon1 = np.array([evaluable[i].lon for i in segments])
+        lat1 = np.array([evaluable[i].lat for i in segments])
+        seg, zone = path_candidates(zs, np.ascontiguousarray(subj[segments], dtype=np.int32), lon0, lat0, lon1, lat1)
+        rows = [(segments[int(k)], int(z)) for k, z in zip(seg, zone, strict=True)]
+        ends = [(lon0[k], lat0[k], lon1[k], lat1[k]) for k in seg]
         if not rows:
             return {}
         e = np.asarray(ends)

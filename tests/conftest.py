@@ -22,6 +22,7 @@ import pytest
 
 from geofence import warm_up
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port, start_broker
+from nazorat.services.postgres import OWNER_ROLE, RUNTIME_ROLE, Database, grant_runtime, provision
 from telemetry.store import migrate as db
 from tests.server_dirs import server_dir
 
@@ -39,17 +40,32 @@ def _geofence_kernels() -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("NAZORAT_TEST_DATABASE_URL")
-    if url:
-        yield url
+def embedded_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres | None]:
+    """The suite's own PostgreSQL (SCRAM passwords from its secret file), or None when
+    ``NAZORAT_TEST_DATABASE_URL`` names a server."""
+    if os.environ.get("NAZORAT_TEST_DATABASE_URL"):
+        yield None
         return
     pg = EmbeddedPostgres(server_dir("pg") / "data")
     pg.start()
     try:
-        yield pg.url()
+        yield pg
     finally:
         pg.destroy()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(embedded_pg: EmbeddedPostgres | None) -> str:
+    """A superuser URL (with its password): creates the databases the tests use."""
+    return embedded_pg.url() if embedded_pg is not None else os.environ["NAZORAT_TEST_DATABASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def role_passwords(embedded_pg: EmbeddedPostgres | None) -> dict[str, str]:
+    """Passwords of the owner and run-time roles (``nazorat.services.postgres``)."""
+    if embedded_pg is not None:
+        return embedded_pg.passwords()
+    return {OWNER_ROLE: uuid.uuid4().hex, RUNTIME_ROLE: uuid.uuid4().hex}
 
 
 def _admin(admin_url: str, statement: str) -> None:
@@ -62,10 +78,12 @@ def _db_url(admin_url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def template_db(pg_admin_url: str) -> str:
+def template_db(pg_admin_url: str, role_passwords: dict[str, str]) -> str:
+    """Migrated as ``nazorat run`` migrates: by the owner role, then the run-time grants."""
     name = f"nz_template_{uuid.uuid4().hex[:8]}"
-    _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
-    db.upgrade(_db_url(pg_admin_url, name))
+    owner_url = provision(pg_admin_url, name, role_passwords).owner_url
+    db.upgrade(owner_url)
+    grant_runtime(owner_url)
     return name
 
 
@@ -74,6 +92,15 @@ def database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
     name = f"nz_test_{uuid.uuid4().hex[:10]}"
     _admin(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     yield _db_url(pg_admin_url, name)
+    _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def runtime_database(pg_admin_url: str, template_db: str, role_passwords: dict[str, str]) -> Iterator[Database]:
+    """A fresh migrated database provisioned as ``nazorat run`` does: ``runtime_url`` is the
+    least-privilege role the engine and the API connect as, ``owner_url`` the migrating one."""
+    name = f"nz_rt_{uuid.uuid4().hex[:10]}"
+    yield provision(pg_admin_url, name, role_passwords, template=template_db)
     _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

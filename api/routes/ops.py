@@ -1,16 +1,21 @@
-"""Operations routes: health, Prometheus metrics, dead letters, the live map feed, the dashboard."""
+"""Operations routes: health, readiness, Prometheus metrics, dead letters, the live map feed, the dashboard."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+import psycopg
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
 
 from api.deps import Admin, DbConn, LocationReader, Principal, require
 from api.schemas import DeadLetterPublic
+from telemetry.health import DATABASE, Health, Part, Readiness
 from telemetry.store import alerts as alert_store
 from telemetry.store import registry
 
@@ -23,6 +28,37 @@ async def healthz(db: DbConn) -> dict[str, str]:
     returns no personal data."""
     await db.execute("SELECT 1")
     return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "not ready: ingest stuck or down (same body)"}})
+async def readyz(request: Request, response: Response) -> dict[str, Any]:
+    """Readiness of each part of this process (``telemetry.health``): database, broker
+    session, ingest loop (last turn, last batch age, backlog), zone compile errors, and
+    the supervised tasks. 200 when ready; 503 with the same body when a critical part
+    fails (ingest not connected, restarting, or stuck with a backlog). Unauthenticated so
+    probes can call it: it holds states, counts, ages and zone ids, no personal data."""
+    health: Health = request.app.state.health
+    probe = await _probe_database(request.app.state.pool)
+    readiness = health.readiness()
+    parts = dict(readiness.parts)
+    reported = parts.get(DATABASE)
+    if probe is not None:  # the API's own pool fails: that wins over an older success of ingest
+        parts[DATABASE] = Part(False, f"API pool: {probe}", since=time.time(), updated=time.time())
+    elif reported is None:
+        parts[DATABASE] = Part(True, "reachable", since=time.time(), updated=time.time())
+    result = Readiness(all(p.ok for p in parts.values() if p.critical), parts)
+    response.status_code = 200 if result.ready else 503
+    return result.as_json()
+
+
+async def _probe_database(pool: AsyncConnectionPool) -> str | None:
+    """``SELECT 1`` through the API's pool, bounded in time; the failure's kind, or None."""
+    try:
+        async with asyncio.timeout(3.0), pool.connection() as conn:
+            await conn.execute("SELECT 1")
+    except (psycopg.Error, TimeoutError) as exc:
+        return type(exc).__name__
+    return None
 
 
 @router.get("/metrics")

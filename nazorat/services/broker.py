@@ -2,13 +2,18 @@
 
 ``MosquittoBroker`` runs the ``mosquitto`` binary (when on PATH) with the project's own
 configuration (deploy/mosquitto/), as our child process, so tests can kill and restart
-it. ``AmqttBroker`` is the pure-Python fallback (amqtt, in-process, in a thread with its
+it. With a password file it enforces per-device logins and ``use_username_as_clientid``
+(a session belongs to the account that logs in: see nazorat.services.credentials), and
+records its PID in ``pid_file`` so ``nazorat devices credentials`` can make it reload.
+
+``AmqttBroker`` is the pure-Python fallback (amqtt, in-process, in a thread with its
 own event loop): fine for a demo, not durable (no persistence, MQTT 3.1.1 only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -36,12 +41,14 @@ class Broker(Protocol):
 
 class MosquittoBroker:
     def __init__(self, data_dir: Path, *, port: int | None = None, host: str = "127.0.0.1",
-                 password_file: Path | None = None, acl_file: Path | None = None) -> None:
+                 password_file: Path | None = None, acl_file: Path | None = None,
+                 pid_file: Path | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port or free_port(host)
         self.password_file = password_file
         self.acl_file = acl_file
+        self.pid_file = pid_file
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,15 +61,19 @@ class MosquittoBroker:
 
     def render_config(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # the persistence file holds queued fixes, the log device ids
         auth: list[str] = []
+        listener: list[str] = []
         if self.password_file is not None:
-            auth.append(f"password_file {self.password_file}")
+            auth.append(f"password_file {self.password_file.resolve()}")
+            # a session belongs to the account: no login can use another's client id
+            listener.append("use_username_as_clientid true")
         if self.acl_file is not None:
-            auth.append(f"acl_file {self.acl_file}")
+            auth.append(f"acl_file {self.acl_file.resolve()}")
         text = string.Template(_TEMPLATE.read_text()).substitute(
             port=self.port, host=self.host, data_dir=self.data_dir,
             allow_anonymous="false" if self.password_file else "true",
-            auth_lines="\n".join(auth),
+            auth_lines="\n".join(auth), listener_lines="\n".join(listener),
         )
         if os.geteuid() == 0:
             # stay root instead of dropping to the 'mosquitto' user, who could not write here
@@ -83,6 +94,19 @@ class MosquittoBroker:
         except TimeoutError:
             self.kill()
             raise
+        if self.pid_file is not None:
+            self.pid_file.write_text(f"{self._proc.pid}\n")
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def _forget_pid(self) -> None:
+        if self.pid_file is None or self._proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if int(self.pid_file.read_text().split()[0]) == self._proc.pid:
+                self.pid_file.unlink()
 
     def reload(self) -> None:
         """Re-read the password and ACL files (SIGHUP)."""
@@ -93,6 +117,7 @@ class MosquittoBroker:
         """Clean stop (SIGTERM): Mosquitto writes its persistence snapshot first."""
         if self._proc is None:
             return
+        self._forget_pid()
         if self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)
             try:
@@ -105,6 +130,7 @@ class MosquittoBroker:
     def kill(self) -> None:
         if self._proc is None:
             return
+        self._forget_pid()
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()

@@ -6,28 +6,166 @@ that its lifetime is ours: ``stop()`` asks for a fast shutdown, ``kill()`` is a 
 (fault tests), and ``start()`` again recovers from the same data folder. PostgreSQL
 refuses to run as root; when we are root the server runs as the system user
 ``nazorat-pg`` (created on first use).
+
+Not open to other local users. Every connection, TCP or Unix socket, authenticates
+with SCRAM-SHA-256 (pg_hba.conf has no ``trust`` line), and the socket lives inside the
+data folder (mode 700). The passwords are generated at ``initdb`` and kept in
+``<data folder>.secret.json`` beside it, mode 600, readable by the user who started the
+server and nobody else. A data folder made by an older version (``trust``) is secured
+on its next start.
+
+Least privilege (``provision``), three roles:
+
+- ``postgres``: the superuser. Used only to create the roles and the database.
+- ``nazorat_owner``: owns the database and runs the migrations (DDL); not a superuser,
+  cannot create roles or databases.
+- ``nazorat_app``: what the engine and the API connect as at run time. Not a
+  superuser, cannot create anything in the schema (no DDL), may read and write the
+  tables, and only INSERT and SELECT on the append-only ``audit_log`` (no UPDATE,
+  DELETE or TRUNCATE). Default privileges of ``nazorat_owner`` give it the same on
+  tables a later migration creates, and ``grant_runtime`` re-applies the grants after
+  every upgrade (``Infrastructure.migrate``), so the append-only rule holds for tables
+  created later too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import stat
 import subprocess
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
+from nazorat.services.errors import DatabaseSetupError
 from nazorat.services.net import free_port
 
 _PG_USER = "nazorat-pg"
+SUPERUSER = "postgres"
+OWNER_ROLE = "nazorat_owner"
+RUNTIME_ROLE = "nazorat_app"
+# tables the run-time role may only append to and read
+# audit_head is written only by the audit chain trigger (SECURITY DEFINER), never by the run-time role
+APPEND_ONLY_TABLES = ("audit_log", "audit_head")
+_ROLES = (SUPERUSER, OWNER_ROLE, RUNTIME_ROLE)
+_HBA = """# written by nazorat.services.postgres: every connection authenticates with SCRAM
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+local replication all scram-sha-256
+host replication all 127.0.0.1/32 scram-sha-256
+host replication all ::1/128 scram-sha-256
+"""
+
+
+def with_credentials(url: str, role: str, password: str, database: str | None = None) -> str:
+    """``url`` with its user, password (and optionally database) replaced."""
+    u = urlsplit(url)
+    host = u.hostname or "127.0.0.1"
+    netloc = f"{quote(role, safe='')}:{quote(password, safe='')}@{host}" + (f":{u.port}" if u.port else "")
+    path = f"/{database}" if database is not None else u.path
+    return urlunsplit((u.scheme, netloc, path, u.query, u.fragment))
+
+
+@dataclass(frozen=True)
+class Database:
+    """A provisioned database: migrate through ``owner_url``, run through ``runtime_url``."""
+
+    name: str
+    owner_url: str
+    runtime_url: str
+
+
+def provision(admin_url: str, name: str, passwords: Mapping[str, str], *, template: str | None = None) -> Database:
+    """Create (or re-key) the owner and run-time roles and database ``name`` owned by the
+    owner, on the server of superuser ``admin_url``; idempotent. ``template`` clones a
+    database (the test suite's migrated template)."""
+    owner, runtime = passwords[OWNER_ROLE], passwords[RUNTIME_ROLE]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for role, password in ((OWNER_ROLE, owner), (RUNTIME_ROLE, runtime)):
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+            conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+                                 " PASSWORD {}").format(verb, sql.Identifier(role), sql.Literal(password)))
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            create = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(OWNER_ROLE))
+            if template is not None:
+                create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            conn.execute(create)
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name), sql.Identifier(OWNER_ROLE)))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
+        # TEMPORARY: the pipeline stages each batch in a temporary table
+        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+            sql.Identifier(name), sql.Identifier(RUNTIME_ROLE)))
+    db_admin = with_credentials(admin_url, *_userinfo(admin_url), database=name)
+    with psycopg.connect(db_admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")  # needs the superuser, not the owner
+        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(OWNER_ROLE)))
+        _adopt(conn)
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        ident = {"owner": sql.Identifier(OWNER_ROLE), "app": sql.Identifier(RUNTIME_ROLE)}
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public"
+                             " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app}").format(**ident))
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public"
+                             " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {app}").format(**ident))
+    grant_runtime(db_admin)
+    return Database(name, with_credentials(admin_url, OWNER_ROLE, owner, database=name),
+                    with_credentials(admin_url, RUNTIME_ROLE, runtime, database=name))
+
+
+def _adopt(conn: psycopg.Connection[Any]) -> None:
+    """Hand the owner role what an older version created as the superuser, so that later
+    migrations (run as the owner) may alter it. Sequences behind serial columns follow
+    their tables."""
+    kinds = {"r": "TABLE", "p": "TABLE", "f": "FOREIGN TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+    for group in (("r", "p", "f", "v", "m"), ("S",)):
+        rows = conn.execute(
+            "SELECT c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind::text = ANY(%s) AND pg_get_userbyid(c.relowner) <> %s",
+            (list(group), OWNER_ROLE)).fetchall()
+        for relname, relkind in rows:
+            conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(
+                sql.SQL(kinds[relkind]), sql.Identifier(relname), sql.Identifier(OWNER_ROLE)))
+
+
+def _userinfo(url: str) -> tuple[str, str]:
+    u = urlsplit(url)
+    return u.username or SUPERUSER, u.password or ""
+
+
+def grant_runtime(url: str) -> None:
+    """Grant the run-time role what it needs on every table now in the schema and take
+    away what it must not have. Run after each upgrade as the owner (or the superuser):
+    a migration may have created tables that default privileges did not cover (made by
+    another role) or recreated an append-only one."""
+    app = sql.Identifier(RUNTIME_ROLE)
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(app))
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(app))
+        conn.execute(sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}").format(app))
+        conn.execute(sql.SQL("REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {}").format(app))
+        present = {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
+            ([*APPEND_ONLY_TABLES, "schema_migrations"],))}
+        for table in sorted(present):
+            conn.execute(sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(sql.Identifier(table), app))
+        if "schema_migrations" in present:
+            conn.execute(sql.SQL("REVOKE INSERT ON schema_migrations FROM {}").format(app))
 
 
 def _bin_dir() -> Path:
@@ -77,10 +215,34 @@ class EmbeddedPostgres:
         self._user: str | None = None
         self._group: int | None = None
         self._log = self.data_dir.parent / f"{self.data_dir.name}.log"
+        self.secret_file = self.data_dir.parent / f"{self.data_dir.name}.secret.json"
+
+    # --- secrets -------------------------------------------------------------------
+    def passwords(self) -> dict[str, str]:
+        """The roles' passwords, generated on first use into a mode-600 file."""
+        if self.secret_file.exists():
+            data = json.loads(self.secret_file.read_text())
+            if isinstance(data, dict) and all(isinstance(data.get(r), str) for r in _ROLES):
+                return {r: data[r] for r in _ROLES}
+            raise DatabaseSetupError(str(self.data_dir), f"{self.secret_file} is not a passwords file")
+        data = {r: secrets.token_urlsafe(24) for r in _ROLES}
+        self.secret_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.secret_file.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        tmp.replace(self.secret_file)
+        return data
 
     # --- lifecycle -----------------------------------------------------------------
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@{self.host}:{self.port}/{database}"
+    def url(self, database: str = "postgres", *, role: str = SUPERUSER) -> str:
+        """A URL for ``role`` (default the superuser) with its password."""
+        return f"postgresql://{role}:{quote(self.passwords()[role], safe='')}@{self.host}:{self.port}/{database}"
+
+    def provision(self, name: str = "nazorat") -> Database:
+        """The owner and run-time roles and database ``name`` (see the module docstring)."""
+        return provision(self.url(), name, self.passwords())
 
     def _prepare_user(self) -> None:
         if os.geteuid() != 0:
@@ -107,19 +269,59 @@ class EmbeddedPostgres:
         self._prepare_user()
         if (self.data_dir / "PG_VERSION").exists():
             return
-        done = subprocess.run(
-            [str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-             "--encoding=UTF8", "--no-instructions"],
-            capture_output=True, text=True, check=False, **self._as_server_user(),
-        )
+        # the superuser's password goes to initdb in a file only the server user can read
+        pwfile = self.data_dir.parent / f".{self.data_dir.name}.pwfile"
+        pwfile.unlink(missing_ok=True)
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.passwords()[SUPERUSER] + "\n")
+        try:
+            if self._user is not None:
+                entry = pwd.getpwnam(self._user)
+                os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+            done = subprocess.run(
+                [str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "--auth=scram-sha-256", "-U", SUPERUSER,
+                 f"--pwfile={pwfile}", "--encoding=UTF8", "--no-instructions"],
+                capture_output=True, text=True, check=False, **self._as_server_user(),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
-            raise RuntimeError(f"initdb failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+            raise DatabaseSetupError(str(self.data_dir), f"initdb failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+        self._write_hba()
+
+    def _write_hba(self) -> None:
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(_HBA)
+        if self._user is not None:
+            entry = pwd.getpwnam(self._user)
+            os.chown(hba, entry.pw_uid, entry.pw_gid)
+        hba.chmod(0o600)
+
+    def _trusting(self) -> bool:
+        """A data folder made by an older version, whose pg_hba.conf trusts everyone."""
+        hba = self.data_dir / "pg_hba.conf"
+        return hba.exists() and any(line.split()[-1:] == ["trust"] for line in hba.read_text().splitlines()
+                                    if line.strip() and not line.lstrip().startswith("#"))
+
+    def _secure_trusting_cluster(self) -> None:
+        """Set the superuser's password over the (still trusting) socket, then require SCRAM."""
+        if self.secret_file.exists():  # its passwords were never set on this cluster
+            self.secret_file.unlink()
+        password = self.passwords()[SUPERUSER]
+        with psycopg.connect(host=str(self.data_dir), port=self.port, user=SUPERUSER, dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(SUPERUSER), sql.Literal(password)))
+            self._write_hba()
+            conn.execute("SELECT pg_reload_conf()")
 
     def start(self, timeout_s: float = 30.0) -> None:
         self.init()
+        if not self.secret_file.exists() and not self._trusting():
+            raise DatabaseSetupError(str(self.data_dir), f"its passwords file {self.secret_file} is missing")
         if self._stale_pid():  # left behind by a crash: the server would refuse to start
             (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
-        log = open(self._log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        log = open(os.open(self._log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")  # noqa: SIM115 - the child's
         self._proc = subprocess.Popen(
             [str(_bin_dir() / "postgres"), "-D", str(self.data_dir), "-h", self.host, "-p", str(self.port),
              "-k", str(self.data_dir), "-c", "max_connections=200", "-c", "fsync=on",
@@ -127,11 +329,15 @@ class EmbeddedPostgres:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self._as_server_user(),
         )
         log.close()
+        trusting = self._trusting()
         deadline = time.monotonic() + timeout_s
         while True:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"embedded PostgreSQL exited ({self._proc.returncode}); see {self._log}")
             try:
+                if trusting:
+                    self._secure_trusting_cluster()
+                    trusting = False
                 with psycopg.connect(self.url(), connect_timeout=1):
                     return
             except psycopg.OperationalError:
@@ -180,6 +386,7 @@ class EmbeddedPostgres:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.secret_file.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedPostgres:
         self.start()
@@ -189,4 +396,5 @@ class EmbeddedPostgres:
         self.stop()
 
 
-__all__ = ["EmbeddedPostgres"]
+__all__ = ["APPEND_ONLY_TABLES", "OWNER_ROLE", "RUNTIME_ROLE", "SUPERUSER", "Database", "EmbeddedPostgres",
+           "grant_runtime", "provision", "with_credentials"]

@@ -27,8 +27,8 @@ Row = dict[str, Any]
 _INSERT = ("INSERT INTO audit_log (actor, role, action, subject_id, target, remote_addr, scope, details)"
            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
 # each row with the hash recomputed from its stored previous hash
-_VERIFY = ("SELECT id, prev_hash, hash, audit_record_hash(prev_hash, a) AS computed FROM audit_log a"
-           " WHERE id > %s ORDER BY id")
+_VERIFY = ("SELECT id, prev_hash, hash, audit_record_hash(prev_hash, id, at, actor, role, action, subject_id, target,"
+           " remote_addr, scope, details) AS computed FROM audit_log WHERE id > %s ORDER BY id")
 _HEAD = "SELECT last_id, last_hash FROM audit_head"
 _COLS = "id, at, actor, role, action, subject_id, target, remote_addr, scope, details, encode(hash, 'hex') AS hash"
 

@@ -7,7 +7,7 @@ from importlib import resources
 
 import psycopg
 
-from telemetry.store import timescale
+from telemetry.store import evidence, timescale
 
 log = logging.getLogger(__name__)
 _LOCK_ID = 0x4E415A4F  # advisory lock: one migrator at a time
@@ -23,10 +23,14 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
-def upgrade(url: str) -> list[str]:
-    """Apply pending migrations; returns the names applied. Safe to run concurrently."""
+def upgrade(url: str, *, retention_days: int = 1095, timezone: str = "Asia/Tashkent") -> list[str]:
+    """Apply pending migrations, then set up the server-specific parts (TimescaleDB
+    policies for ``retention_days``, daily summaries by local day in ``timezone``); returns
+    the names of the migrations applied. Safe to run concurrently and repeatedly."""
     applied: list[str] = []
-    with psycopg.connect(url, autocommit=True) as conn:
+    # no server-side prepared statements: a migrator gains nothing from them, and they
+    # would collide on servers that share one session between clients (the test tier's)
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
         try:
             conn.execute(
@@ -42,8 +46,11 @@ def upgrade(url: str) -> list[str]:
                     conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
                 applied.append(name)
                 log.info("applied migration %s", name)
-            with conn.transaction():
-                timescale.setup(conn)
+            timescale.setup(conn, retention_days=retention_days, timezone=timezone)
+            gaps = evidence.evidence_gaps(conn)
+            if gaps:
+                log.warning("%d alerts or violations have no stored evidence behind them (lost before migration"
+                            " 0005_evidence)", gaps)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
     return applied

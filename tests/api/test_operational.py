@@ -29,3 +29,8 @@ def test_a_zone_that_does_not_compile_is_listed_and_the_fleet_goes_on(stack: Sta
         assert all(e["kind"] == "zone_compile" and "Mars/Olympus" in e["reason"] for e in errors)
         metrics = c.get("/metrics").text
         assert "nazorat_zone_compile_errors 2.0" in metrics
+        ready = c.get("/readyz")  # a zone compile error does not make the process unready, but it shows
+        body = ready.json()
+        zones = next(v for k, v in body["parts"].items() if "zone" in k)
+        assert ready.status_code == 200 and zones["ok"] is False
+        assert sorted(zones["zone_ids"]) == ["bad-home", "bad-victim"]

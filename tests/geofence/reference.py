@@ -19,6 +19,17 @@ from geofence.projection import PROJ_STRING, transformer
 
 OUTSIDE, INSIDE, UNCERTAIN, INACTIVE = 0, 1, 2, 3
 _PROJ = pyproj.Proj(PROJ_STRING)
+_GEOD = pyproj.Geod(ellps="WGS84")
+_INVERSE = pyproj.Transformer.from_crs(pyproj.CRS.from_proj4(PROJ_STRING), "EPSG:4326", always_xy=True)
+
+
+def circle_distance(zone: ZoneSpec, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Geodesic distance (WGS84, pyproj.Geod) from the circle's centre to frame points."""
+    lon, lat = _INVERSE.transform(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    clon, clat = zone.geometry["coordinates"][:2]
+    n = np.asarray(lon).shape[0]
+    _, _, d = _GEOD.inv(np.full(n, float(clon)), np.full(n, float(clat)), lon, lat)
+    return np.asarray(d, dtype=np.float64)
 
 
 def zone_geometry(zone: ZoneSpec) -> tuple[shapely.Geometry, float]:
@@ -35,16 +46,18 @@ def zone_geometry(zone: ZoneSpec) -> tuple[shapely.Geometry, float]:
 
 
 def classify(zone: ZoneSpec, x: np.ndarray, y: np.ndarray, acc: np.ndarray) -> np.ndarray:
-    """States of points against one zone, ignoring schedules."""
+    """States of points against one zone, ignoring schedules. Circles in ground metres
+    (geodesic distance to the centre), polygons in the frame (margin times k)."""
     geom, k = zone_geometry(zone)
     margin = (acc + zone.buffer_m) * k
     pts = shapely.points(x, y)
     if zone.geometry["type"] == "Point":
-        r = float(zone.radius_m or 0.0) * k
-        dc = shapely.distance(geom, pts)
+        r = float(zone.radius_m or 0.0)
+        dc = circle_distance(zone, x, y)
         d = np.abs(dc - r)
         inside = dc < r
         outside = dc > r
+        margin = acc + zone.buffer_m
     else:
         shapely.prepare(geom)
         inside = shapely.contains_xy(geom, x, y)

@@ -17,11 +17,15 @@ CREATE TABLE audit_head (
 );
 INSERT INTO audit_head (one) VALUES (true);
 
-CREATE FUNCTION audit_record_hash(prev bytea, a audit_log) RETURNS bytea
-LANGUAGE sql IMMUTABLE AS $$
+-- The fields a record's hash covers, in a canonical form (jsonb's text is normalised;
+-- the time as integer microseconds, independent of the session's time zone). Its
+-- arguments are columns, not the row type, so the function does not pin the table.
+CREATE FUNCTION audit_record_hash(prev bytea, id bigint, at timestamptz, actor text, role text, action text,
+                                  subject_id text, target text, remote_addr text, scope text, details jsonb)
+RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
     SELECT sha256(coalesce(prev, '\x'::bytea) || convert_to(jsonb_build_array(
-        a.id, (extract(epoch FROM a.at) * 1000000)::bigint, a.actor, a.role, a.action, a.subject_id,
-        a.target, a.remote_addr, a.scope, a.details)::text, 'UTF8'))
+        id, (extract(epoch FROM at) * 1000000)::bigint, actor, role, action, subject_id,
+        target, remote_addr, scope, details)::text, 'UTF8'))
 $$;
 
 -- Chain the rows written before this migration, in id order.
@@ -29,7 +33,8 @@ DO $$
 DECLARE r audit_log; h bytea; prev bytea := NULL; last bigint := NULL;
 BEGIN
     FOR r IN SELECT * FROM audit_log ORDER BY id LOOP
-        h := audit_record_hash(prev, r);
+        h := audit_record_hash(prev, r.id, r.at, r.actor, r.role, r.action, r.subject_id, r.target, r.remote_addr,
+                               r.scope, r.details);
         UPDATE audit_log SET prev_hash = prev, hash = h WHERE id = r.id;
         prev := h; last := r.id;
     END LOOP;
@@ -44,7 +49,8 @@ BEGIN
     NEW.id := nextval(pg_get_serial_sequence('audit_log', 'id'));
     NEW.at := coalesce(NEW.at, now());
     NEW.prev_hash := prev;
-    NEW.hash := audit_record_hash(prev, NEW);
+    NEW.hash := audit_record_hash(prev, NEW.id, NEW.at, NEW.actor, NEW.role, NEW.action, NEW.subject_id,
+                                  NEW.target, NEW.remote_addr, NEW.scope, NEW.details);
     UPDATE audit_head SET last_id = NEW.id, last_hash = NEW.hash WHERE one;
     RETURN NEW;
 END $$;
