@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,17 +13,22 @@ from psycopg_pool import AsyncConnectionPool
 from api import errors
 from api.auth import AuthConfig
 from api.routes import accounts, alerts, audit, auth, operational, ops, registry
+from telemetry.escalation import Clock, run_escalation, utc_now
 from telemetry.health import Health
+
+log = logging.getLogger(__name__)
 
 
 def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, health: Health | None = None,
-               auth_config: AuthConfig | None = None) -> FastAPI:
+               auth_config: AuthConfig | None = None, escalation_interval_s: float | None = 30.0,
+               clock: Clock = utc_now) -> FastAPI:
     """Every route but ``/healthz``, ``/readyz``, sign-in and the (data-free) dashboard
     page needs a credential (see :mod:`api.deps`). ``api_token``, when set, is a
     bootstrap admin key. ``health``: the process's parts (ingest reports into it) that
     ``/readyz`` shows; an API-only process gets its own, holding the database probe
     alone. API workers that serve the same officers need the same
-    ``auth_config.jwt_secret``."""
+    ``auth_config.jwt_secret``. ``escalation_interval_s``: how often this process runs
+    the escalation check (None: never), with ``clock`` for "now"."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -29,9 +36,19 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
                                    kwargs={"connect_timeout": 5})
         await pool.open()
         app.state.pool = pool
+        jobs: list[asyncio.Task[None]] = []
+        if escalation_interval_s is not None:
+            jobs.append(asyncio.create_task(run_escalation(pool, interval_s=escalation_interval_s, clock=clock),
+                                            name="escalation"))
+        for job in jobs:
+            job.add_done_callback(_report_end)
         try:
             yield
         finally:
+            for job in jobs:
+                job.cancel()
+            if jobs:
+                await asyncio.wait(jobs)  # cancelled on purpose; a failure was reported by _report_end
             await pool.close()
 
     app = FastAPI(title="Nazorat", version="0.1.0", lifespan=lifespan,
@@ -53,6 +70,12 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.include_router(alerts.router)
     app.include_router(operational.router)
     return app
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """A background job of the app must not stop silently."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("API background job %s stopped", task.get_name(), exc_info=task.exception())
 
 
 __all__ = ["create_app"]

@@ -146,3 +146,37 @@ class ChainPublic(BaseModel):
     checked: int
     first_broken_id: int | None
     reason: str | None
+
+
+Outcome = Literal["confirmed_violation", "false_alarm", "technical", "excused"]
+
+
+class AlertAcknowledge(_Strict):
+    note: str | None = Field(None, max_length=2000)
+
+
+class AlertResolveBody(_Strict):
+    outcome: Outcome
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class AlertAssign(_Strict):
+    officer_id: int = Field(ge=1)
+
+
+class AlertReopen(_Strict):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AlertHistoryPublic(BaseModel):
+    id: int
+    alert_id: int
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    note: str | None
+    outcome: str | None
+    assigned_to: int | None
+    level: int | None

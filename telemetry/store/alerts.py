@@ -11,14 +11,18 @@ from telemetry.errors import ConflictError, NotFoundError
 from telemetry.store.scope import Scope, subject_filter
 
 Row = dict[str, Any]
-RESOLUTIONS = ("confirmed", "false_alarm", "excused")
+RESOLUTIONS = ("confirmed_violation", "false_alarm", "technical", "excused")
 #: resolutions an appellant may contest
 CONTESTABLE = ("confirmed", "confirmed_violation")
 _COLS = (
     "id, kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, status_time, distance_m, details,"
     " status,"
-    " created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution"
+    " created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution,"
+    " assigned_to, acknowledged_note, resolution_note, escalation_level, escalated_at, escalated_to, zone_version"
 )
+
+#: the columns every alert read returns
+COLUMNS = _COLS
 
 
 async def list_alerts(
@@ -80,4 +84,4 @@ async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int) -> l
         return await cur.fetchall()
 
 
-__all__ = ["CONTESTABLE", "RESOLUTIONS", "acknowledge", "get_alert", "list_alerts", "list_dead_letters", "resolve"]
+__all__ = ["COLUMNS", "CONTESTABLE", "RESOLUTIONS", "acknowledge", "get_alert", "list_alerts", "list_dead_letters", "resolve"]

@@ -25,9 +25,12 @@ PASSWORD = "correct horse battery"
 
 
 @contextmanager
-def app_client(database_url: str, **auth: Any) -> Iterator[TestClient]:
+def app_client(database_url: str, app_options: dict[str, Any] | None = None, **auth: Any) -> Iterator[TestClient]:
+    """The app in a uvicorn server on a thread; ``auth``: AuthConfig fields; ``app_options``:
+    more create_app arguments (the escalation job is off unless given)."""
+    options: dict[str, Any] = {"escalation_interval_s": None, **(app_options or {})}
     app = create_app(database_url=database_url, api_token=BOOTSTRAP, pool_max=4,
-                     auth_config=AuthConfig(jwt_secret="test-secret-" + "x" * 32, **auth))
+                     auth_config=AuthConfig(jwt_secret="test-secret-" + "x" * 32, **auth), **options)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     server.install_signal_handlers = False  # type: ignore[attr-defined,unused-ignore]

@@ -116,7 +116,7 @@ def test_role_route_matrix(database_url: str) -> None:
         writes: list[tuple[str, str, dict[str, Any], dict[str, int]]] = [
             ("POST", f"/alerts/{b}/acknowledge", {}, {"off1": 404, "sup2": 404, "aud": 403, "app": 403}),
             ("POST", f"/alerts/{a2}/acknowledge", {}, {"aud": 403, "app": 403, "off1": 200}),
-            ("POST", f"/alerts/{a2}/resolve", {"resolution": "false_alarm"}, {"sup2": 404, "off1": 200}),
+            ("POST", f"/alerts/{a2}/resolve", {"outcome": "false_alarm", "note": "x"}, {"sup2": 404, "off1": 200}),
             ("POST", "/subjects", {"id": "D", "full_name": "x"}, {"off1": 403, "aud": 403, "app": 403, "sup1": 201}),
             ("POST", "/devices", {"id": "dX", "subject_id": "C"}, {"off1": 403, "sup1": 404, "sup2": 201}),
             ("POST", "/subjects/C/absences", {"starts_at": "2026-12-01T09:00Z", "ends_at": "2026-12-01T10:00Z",
