@@ -12,7 +12,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import errors
 from api.auth import AuthConfig
-from api.routes import accounts, alerts, audit, auth, operational, ops, registry
+from api.feed import FeedHub
+from api.routes import accounts, alerts, audit, auth, feed, operational, ops, registry
 from telemetry.escalation import Clock, run_escalation, utc_now
 from telemetry.health import Health
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, health: Health | None = None,
                auth_config: AuthConfig | None = None, escalation_interval_s: float | None = 30.0,
-               clock: Clock = utc_now) -> FastAPI:
+               clock: Clock = utc_now, feed_poll_s: float = 15.0) -> FastAPI:
     """Every route but ``/healthz``, ``/readyz``, sign-in and the (data-free) dashboard
     page needs a credential (see :mod:`api.deps`). ``api_token``, when set, is a
     bootstrap admin key. ``health``: the process's parts (ingest reports into it) that
@@ -36,6 +37,9 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
                                    kwargs={"connect_timeout": 5})
         await pool.open()
         app.state.pool = pool
+        hub = FeedHub(database_url, poll_s=feed_poll_s)
+        await hub.__aenter__()
+        app.state.feed = hub
         jobs: list[asyncio.Task[None]] = []
         if escalation_interval_s is not None:
             jobs.append(asyncio.create_task(run_escalation(pool, interval_s=escalation_interval_s, clock=clock),
@@ -49,6 +53,7 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
                 job.cancel()
             if jobs:
                 await asyncio.wait(jobs)  # cancelled on purpose; a failure was reported by _report_end
+            await hub.__aexit__(None, None, None)
             await pool.close()
 
     app = FastAPI(title="Nazorat", version="0.1.0", lifespan=lifespan,
@@ -68,6 +73,7 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.include_router(registry.devices)
     app.include_router(registry.zones)
     app.include_router(alerts.router)
+    app.include_router(feed.router)
     app.include_router(operational.router)
     return app
 

@@ -80,3 +80,55 @@ def login(c: TestClient, username: str, password: str = PASSWORD) -> dict[str, A
 def sign_in(c: TestClient, username: str, role: str, **kw: Any) -> tuple[int, dict[str, str]]:
     account_id = make_account(c, username, role, **kw)
     return account_id, bearer(login(c, username)["access_token"])
+
+
+class EventStream:
+    """A client of ``GET /feed``: parses SSE events from a streaming response."""
+
+    def __init__(self, client: httpx.Client, headers: dict[str, str] | None = None,
+                 last_event_id: int | None = None, cookies: dict[str, str] | None = None) -> None:
+        h = dict(headers or {})
+        if last_event_id is not None:
+            h["Last-Event-ID"] = str(last_event_id)
+        if cookies:
+            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        self._cm = client.stream("GET", "/feed", headers=h, timeout=httpx.Timeout(20.0))
+        self.response = self._cm.__enter__()
+        self._lines = self.response.iter_lines()
+
+    def next(self) -> dict[str, Any]:
+        """The next event (id, event, data as JSON); keep-alive comments are skipped."""
+        import json
+
+        event: dict[str, Any] = {}
+        for line in self._lines:
+            if not line:
+                if "data" in event:
+                    return event
+                event = {}
+                continue
+            if line.startswith(":"):
+                continue
+            key, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            event[key] = json.loads(value) if key == "data" else value
+        raise AssertionError("the stream ended")
+
+    def close(self) -> None:
+        self._cm.__exit__(None, None, None)
+
+
+def insert_alert(database_url: str, subject: str, device: str, kind: str = "victim_proximity") -> int:
+    """An alert as the pipeline writes one, behind a stored fix (its evidence)."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+
+    t = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(microseconds=uuid.uuid4().int % 10**12)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO positions (device_id, device_time, subject_id, lat, lon, accuracy_m, source)"
+                     " VALUES (%s, %s, %s, 41.3, 69.2, 5, 'gps')", (device, t, subject))
+        (aid,) = conn.execute("INSERT INTO alerts (kind, subject_id, device_id, fix_time) VALUES (%s, %s, %s, %s)"
+                              " RETURNING id", (kind, subject, device, t)).fetchone()  # type: ignore[misc]
+    return int(aid)
