@@ -23,6 +23,7 @@ import pytest
 from geofence import warm_up
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port, start_broker
 from nazorat.services.postgres import OWNER_ROLE, RUNTIME_ROLE, Database, grant_runtime, provision
+from telemetry.store import audit as audit_chain
 from telemetry.store import migrate as db
 from tests.server_dirs import server_dir
 
@@ -166,3 +167,7 @@ def stack(database_url: str, mqtt_url: str, tmp_path: Path) -> Iterator[Stack]:
             s.process.wait(20)
         except subprocess.TimeoutExpired:
             s.process.kill()
+    # whatever the test did through the engine and the API, the audit chain holds
+    with psycopg.connect(database_url) as conn:
+        report = audit_chain.verify(conn)
+    assert report.ok, f"audit chain broken after the test: {report}"
