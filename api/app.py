@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api import errors
+from api import docs, errors
 from api.auth import AuthConfig
 from api.feed import FeedHub
 from api.routes import accounts, alerts, audit, auth, feed, operational, ops, registry
@@ -56,12 +56,13 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
             await hub.__aexit__(None, None, None)
             await pool.close()
 
-    app = FastAPI(title="Nazorat", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Nazorat", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="E-monitoring: GPS telemetry, geofencing, alerts and registry.")
     app.state.api_token = api_token or None
     app.state.auth = auth_config or AuthConfig()
     app.state.health = health if health is not None else Health()
     errors.install(app)
+    docs.install(app)
     app.include_router(ops.router)
     app.include_router(auth.router)
     app.include_router(accounts.accounts)

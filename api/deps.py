@@ -15,6 +15,10 @@ Routes declare what they need with the aliases below: roles (``admin`` passes ev
 role check) and, for API keys, a scope. What the principal may *see* is its
 :class:`~telemetry.store.scope.Scope`: all (admin), its unit (supervisor), its caseload
 (officer), its linked subject (appellant), no subject data (auditor).
+
+Victim-sensitive data (a victim's phone's positions, zones around a victim, victims'
+coordinates in alert details and dead letters) is shown only to the roles in
+``VICTIM_ROLES`` (within their scope); ``may_see_victims`` is the one check the routes ask.
 """
 
 from __future__ import annotations
@@ -42,6 +46,12 @@ KEY_SCOPES = ("alerts:read", "alerts:write", "registry:read", "registry:write", 
               "accounts:admin", "*")
 
 
+# Only admin for now. A caseload officer may need its own subjects' victims (bilateral
+# monitoring; the scope already limits it to its subjects): a decision for the lead.
+# Never an appellant or an auditor.
+VICTIM_ROLES = frozenset({"admin"})
+
+
 @dataclass(frozen=True)
 class Principal:
     name: str
@@ -53,16 +63,19 @@ class Principal:
     scopes: frozenset[str] | None = None  # None: a signed-in person (role decides); else an API key's scopes
     via: str = "token"  # token, key, bootstrap, stream
     key_id: int | None = None
+    explicit_scope: Scope | None = None  # set by internal callers (and tests); else derived from the role
 
     @property
     def scope(self) -> Scope:
         """What this principal may see."""
+        if self.explicit_scope is not None:
+            return self.explicit_scope
         if self.role == "admin":
             return ALL
         if self.role == "supervisor":
             return Scope("unit", self.unit_id)
         if self.role == "officer":
-            return Scope("caseload", str(self.account_id))
+            return Scope("caseload", str(self.account_id) if self.account_id is not None else None)
         if self.role == "appellant":
             return Scope("subject", self.subject_id)
         return NONE
@@ -71,6 +84,11 @@ class Principal:
         if self.scopes is None or "*" in self.scopes:
             return True
         return key_scope is not None and key_scope in self.scopes
+
+
+def may_see_victims(principal: Principal) -> bool:
+    """Whether this caller may see victim-sensitive locations."""
+    return principal.role in VICTIM_ROLES
 
 
 async def get_db(request: Request) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -188,6 +206,7 @@ Overseer = Annotated[Principal, Depends(require("auditor", "supervisor", scope="
 __all__ = [
     "KEY_SCOPES",
     "STREAM_COOKIE",
+    "VICTIM_ROLES",
     "Admin",
     "AlertActor",
     "AlertReader",
@@ -206,6 +225,7 @@ __all__ = [
     "get_db",
     "get_principal",
     "get_stream_principal",
+    "may_see_victims",
     "require",
     "require_role",
 ]

@@ -106,7 +106,7 @@ class IngestWorker:
         backlog = self.backlog()
         if backlog == 0:
             self._backlog_since = None
-        elif self._backlog_since is None:
+        elif self._backlog_since is None:  # queued in the client while no batch was pending
             self._backlog_since = now
         return ingest_part(
             backlog=backlog,
@@ -121,6 +121,7 @@ class IngestWorker:
         if consumer is None:
             self.connected.clear()
             self._held = 0  # not acknowledged: the broker redelivers them
+            self._backlog_since = None
         else:
             self.connected.set()
         metrics.MQTT_CONNECTED.set(1 if consumer is not None else 0)
@@ -187,6 +188,8 @@ class IngestWorker:
                         deadline = time.monotonic() + self._max_s
                     pending.append(msg)
                     self._held = len(pending)
+                    if self._backlog_since is None:
+                        self._backlog_since = time.monotonic()
                     if len(pending) < self._max_messages:
                         continue
                 if pending and (len(pending) >= self._max_messages or time.monotonic() >= deadline or stop_task in done):
@@ -194,6 +197,7 @@ class IngestWorker:
                         return  # stopped before the batch was stored: not acked, redelivered later
                     pending = []
                     self._held = 0
+                    self._backlog_since = time.monotonic() if self.backlog() else None
                 if stop_task in done:
                     return
                 if time.monotonic() >= next_check:
@@ -223,7 +227,7 @@ class IngestWorker:
     async def _check_silence(self) -> None:
         """Communication-loss alerts, between batches on the same database connection."""
         ids = await asyncio.to_thread(self._pipeline.check_silence)
-        self.health.ok(hp.DATABASE)
+        self.health.ok(hp.DATABASE, "silence check ran")
         if ids:
             log.info("communication loss: alerts %s", ids)
 
@@ -233,7 +237,7 @@ class IngestWorker:
             return
         self._next_retention = time.monotonic() + 86_400.0
         deleted = await asyncio.to_thread(self._pipeline.run_retention, self._retention_days)
-        self.health.ok(hp.DATABASE)
+        self.health.ok(hp.DATABASE, "retention ran")
         log.info("retention: deleted %d rows older than %d days (evidence kept)", deleted, self._retention_days)
 
     def _report_storage_error(self, exc: StorageError) -> None:
@@ -264,7 +268,7 @@ class IngestWorker:
             consumer.ack(m)
         self._last_batch = time.monotonic()
         metrics.INGEST_LAST_BATCH.set(time.time())
-        self.health.ok(hp.DATABASE)
+        self.health.ok(hp.DATABASE, "batch committed")
         self._report_zones()
         for alert in outcome.alerts:
             try:

@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     _common(serve)
     serve.add_argument("--port", type=int)
     serve.add_argument("--no-api", action="store_true")
+    serve.add_argument("--health-port", type=int, help="also serve /healthz and /readyz on this port (for --no-api)")
     serve.add_argument("--no-ingest", action="store_true")
     serve.add_argument("--client-id")
     serve.add_argument("--shared-group")
@@ -190,7 +191,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ingest=not args.no_ingest, api=not args.no_api, client_id=args.client_id or settings.mqtt_client_id,
         shared_group=args.shared_group or settings.mqtt_shared_group,
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
-        retention_days=settings.retention_days,
+        retention_days=settings.retention_days, health_port=args.health_port,
     ))
 
 

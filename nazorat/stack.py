@@ -25,14 +25,15 @@ from geofence import warm_up
 from ingest import IngestWorker
 from nazorat import demo
 from nazorat.errors import StartupError
+from nazorat.probes import serve_probes
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
 from nazorat.services.errors import MigrationPrivilegeError
-from nazorat.services.postgres import RUNTIME_ROLE, grant_runtime
 from nazorat.supervisor import Policy, Supervisor, TaskSpec, watch_readiness
 from telemetry.health import Health
 from telemetry.pipeline import Pipeline
 from telemetry.settings import Settings
 from telemetry.store import migrate as db
+from telemetry.store.roles import RUNTIME_ROLE, grant_runtime
 
 log = logging.getLogger("nazorat")
 
@@ -166,14 +167,16 @@ async def serve(
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
     auth_config: AuthConfig | None = None, demo_accounts: Path | None = None,
     health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
-    silence_check_s: float = 30.0,
+    silence_check_s: float = 30.0, health_port: int | None = None,
 ) -> None:
     """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``), every task owned by one
     ``Supervisor`` (the policy per task is in ``nazorat.supervisor``). Returns after a
     clean stop; raises ``FatalTaskError`` when a fatal task failed and ``StartupError``
     when ingest does not connect to the broker within ``connect_timeout_s``.
     ``ingest_stall_s``: how long messages may wait with no batch before ``/readyz`` says
-    ingest is stuck; ``silence_check_s``: the interval of the communication-loss check."""
+    ingest is stuck; ``silence_check_s``: the interval of the communication-loss check;
+    ``health_port``: serve ``/healthz`` and ``/readyz`` on it too (``nazorat.probes``, for a
+    process without the API)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -193,6 +196,10 @@ async def serve(
                                  auth_config=auth_config)
                 server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
                 supervisor.start(TaskSpec("api", server.serve, Policy.FATAL, on_stop=_exit_server(server)))
+            probes_started = asyncio.Event()
+            if health_port is not None:
+                supervisor.start(TaskSpec("probes", partial(serve_probes, health, host, health_port, stop,
+                                                            probes_started), Policy.FATAL))
             worker = None
             if ingest:
                 worker = IngestWorker(mqtt_url=mqtt_url, pipeline=pipeline, client_id=client_id,
@@ -205,7 +212,10 @@ async def serve(
                                       critical=False))
             if server is not None:
                 await _until(lambda: server.started, stop)
-            if worker is not None and not await _until(worker.connected.is_set, stop, connect_timeout_s):
+            if health_port is not None:
+                await _until(probes_started.is_set, stop)
+            connected = worker is None or await _until(worker.connected.is_set, stop, connect_timeout_s)
+            if not connected and not stop.is_set():
                 raise StartupError(f"ingest did not connect to the MQTT broker within {connect_timeout_s:.0f} s")
             if stop.is_set():
                 return  # a fatal failure during start-up (raised by the supervisor) or an early signal
@@ -223,8 +233,10 @@ async def serve(
                 # the token once, and never in a URL (a URL lands in the browser's history)
                 lines += [f"  API:       {api_url}", f"  API docs:  {api_url}/docs", f"  Dashboard: {api_url}/",
                           f"  Token:     {api_token}", f"  Readiness: {api_url}/readyz"]
+            elif health_port is not None:
+                lines.append(f"  Readiness: http://{host}:{health_port}/readyz")
             else:
-                lines.append("  Readiness: in this log (no API in this process)")
+                lines.append("  Readiness: in this log (no API in this process; --health-port to probe it)")
             if ingest:
                 lines.append(f"  MQTT:      {_without_password(mqtt_url)}")
             print("\n".join([*lines, "  Stop with Ctrl-C."]), flush=True)

@@ -21,6 +21,7 @@ task          policy
 api           fatal: the process ends non-zero. uvicorn that failed to bind or start, or
               stopped serving, is not restarted in place; the orchestrator restarts the
               process, and a port that cannot be bound should be seen at once.
+probes        fatal, as api: the probe port of ``--health-port`` (``nazorat.probes``).
 ingest        restart with backoff: the worker closes the pipeline's connection (the
               batch's transaction rolls back) and never acks the failed batch, so the
               broker redelivers it on reconnect (persistent session): nothing is lost. A
@@ -41,11 +42,12 @@ Backoff: 0.5 s doubling to 30 s, with +-50 % jitter, back to 0.5 s after a run t
 are cancelled; then ``FatalTaskError`` is raised if a fatal task failed (exit status 1),
 else the block ends normally (exit status 0).
 
-A process without the API (``serve --no-api``) has no HTTP port: its readiness is seen in
-its log (the readiness task logs ``not ready: broker (...), task.ingest (...)`` at WARNING
-and ``ready`` at INFO at each change, every failure is logged with its traceback) and in its
-exit status; run the API beside it (or without ``--no-api`` on an internal port) to probe
-``/readyz`` and scrape ``/metrics``.
+A process without the API (``serve --no-api``) has no HTTP port unless it is given
+``--health-port N``, which serves ``/healthz`` and ``/readyz`` alone (``nazorat.probes``).
+Without it, readiness is seen in the log (the readiness task logs ``not ready: broker
+(...), task.ingest (...)`` at WARNING and ``ready`` at INFO at each change; every failure
+is logged with its traceback) and in the exit status; its Prometheus metrics are then not
+exposed (they are served by the API's ``/metrics``).
 """
 
 from __future__ import annotations

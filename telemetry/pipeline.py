@@ -444,7 +444,7 @@ class Pipeline:
         """Plain-PostgreSQL retention (TimescaleDB has its own policies). Returns rows deleted."""
         try:
             conn = self._connection()
-            if timescale.available(conn):
+            if timescale.installed(conn):
                 conn.commit()
                 return 0
             conn.commit()

@@ -22,9 +22,9 @@ import pytest
 
 from geofence import warm_up
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port, start_broker
-from nazorat.services.postgres import OWNER_ROLE, RUNTIME_ROLE, Database, grant_runtime, provision
 from telemetry.store import audit as audit_chain
 from telemetry.store import migrate as db
+from telemetry.store.roles import OWNER_ROLE, RUNTIME_ROLE, Database, grant_runtime, provision
 from tests.server_dirs import server_dir
 
 ROOT = Path(__file__).resolve().parents[1]

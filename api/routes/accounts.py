@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.auth import hash_password, make_api_key
 from api.deps import Admin, CurrentUser, DbConn, RegistryReader, RegistryWriter
+from api.errors import responses
 from api.schemas_accounts import (
     AccountCreate,
     AccountPublic,
@@ -27,10 +28,11 @@ from telemetry.store import accounts as account_store
 from telemetry.store import audit as audit_store
 from telemetry.store import registry
 
-accounts = APIRouter(prefix="/accounts", tags=["accounts"])
-units = APIRouter(prefix="/units", tags=["accounts"])
-api_keys = APIRouter(prefix="/api-keys", tags=["accounts"])
-caseload = APIRouter(prefix="/subjects", tags=["subjects"])
+_ERRORS = responses(401, 403, 404, 409, 422, 503)
+accounts = APIRouter(prefix="/accounts", tags=["accounts"], responses=_ERRORS)
+units = APIRouter(prefix="/units", tags=["accounts"], responses=_ERRORS)
+api_keys = APIRouter(prefix="/api-keys", tags=["accounts"], responses=_ERRORS)
+caseload = APIRouter(prefix="/subjects", tags=["subjects"], responses=_ERRORS)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

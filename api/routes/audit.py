@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import AuditReader, DbConn
+from api.errors import responses
 from api.schemas_accounts import AuditRecordPublic, ChainPublic
 from telemetry.store import audit as audit_store
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+_ERRORS = responses(401, 403, 404, 409, 422, 429, 503)
+router = APIRouter(prefix="/audit", tags=["audit"], responses=_ERRORS)
 
 
 @router.get("", response_model=list[AuditRecordPublic])

@@ -18,11 +18,13 @@ from fastapi import APIRouter, Form, HTTPException, Request, Response
 
 from api.auth import AuthConfig, hash_password, issue_access, make_refresh, secret_hash, verify_password
 from api.deps import STREAM_COOKIE, CurrentUser, DbConn, Principal
+from api.errors import responses
 from api.schemas_accounts import MePublic, PasswordChange, RefreshBody, TokenPublic
 from telemetry.store import accounts as account_store
 from telemetry.store import audit as audit_store
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+_ERRORS = responses(401, 403, 404, 409, 422, 429, 503)
+router = APIRouter(prefix="/auth", tags=["auth"], responses=_ERRORS)
 
 
 def _auth(request: Request) -> AuthConfig:

@@ -20,11 +20,13 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from psycopg_pool import AsyncConnectionPool
 
 from api.deps import Principal, StreamUser
+from api.errors import responses
 from api.feed import FeedHub
 from telemetry.store import alert_lifecycle as lifecycle
 from telemetry.store import audit as audit_store
 
-router = APIRouter(tags=["alerts"])
+_ERRORS = responses(401, 403, 404, 409, 422, 429, 503)
+router = APIRouter(tags=["alerts"], responses=_ERRORS)
 _BATCH = 500
 _ALERT_FIELDS = ("id", "kind", "severity", "subject_id", "device_id", "zone_id", "status", "created_at",
                  "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "resolution", "assigned_to",
@@ -48,13 +50,8 @@ async def _reader(user: StreamUser) -> Principal:
     return user
 
 
-async def _after(last_event_id: Annotated[str | None, Header(max_length=20)] = None) -> int | None:
-    if not last_event_id:
-        return None
-    try:
-        return int(last_event_id)
-    except ValueError as exc:
-        raise HTTPException(400, "Last-Event-ID must be an event id") from exc
+async def _after(last_event_id: Annotated[str | None, Header(pattern=r"^\d{1,18}$")] = None) -> int | None:
+    return int(last_event_id) if last_event_id else None
 
 
 @router.get("/feed", response_class=EventSourceResponse)

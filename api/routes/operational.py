@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import DbConn, Officer
+from api.errors import responses
 from telemetry.store import operations
 
 router = APIRouter(prefix="/operational-errors", tags=["operations"])
@@ -27,7 +28,7 @@ class OperationalErrorPublic(BaseModel):
     resolved_at: datetime | None
 
 
-@router.get("", response_model=list[OperationalErrorPublic])
+@router.get("", response_model=list[OperationalErrorPublic], responses=responses(401, 403, 422))
 async def list_operational_errors(
     db: DbConn, _user: Officer, kind: Literal["zone_compile", "rule_error"] | None = None,
     open_only: bool = True, limit: int = Query(100, ge=1, le=1000),

@@ -9,12 +9,14 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from api.deps import Admin, DbConn, LocationReader, Principal, require
-from api.schemas import DeadLetterPublic
+from api.deps import DbConn, LocationReader, Officer, Principal, may_see_victims, require
+from api.errors import responses
+from api.privacy import audit_read
+from api.schemas import DeadLetterPublic, LatestPositionPublic
 from telemetry.health import DATABASE, Health, Part, Readiness
 from telemetry.store import alerts as alert_store
 from telemetry.store import registry
@@ -22,7 +24,7 @@ from telemetry.store import registry
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=responses(503))
 async def healthz(db: DbConn) -> dict[str, str]:
     """Liveness and database reachability. Unauthenticated so probes can call it; it
     returns no personal data."""
@@ -30,7 +32,8 @@ async def healthz(db: DbConn) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "not ready: ingest stuck or down (same body)"}})
+@router.get("/readyz", responses={503: {"description": "not ready: ingest stuck or down (same body)",
+                                        "content": {"application/json": {"schema": {"type": "object"}}}}})
 async def readyz(request: Request, response: Response) -> dict[str, Any]:
     """Readiness of each part of this process (``telemetry.health``): database, broker
     session, ingest loop (last turn, last batch age, backlog), zone compile errors, and
@@ -61,23 +64,27 @@ async def _probe_database(pool: AsyncConnectionPool) -> str | None:
     return None
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=responses(401, 403))
 async def metrics(_user: Annotated[Principal, Depends(require("supervisor", "auditor"))]) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/dead-letters", response_model=list[DeadLetterPublic])
-async def dead_letters(db: DbConn, _user: Admin, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
-    return await alert_store.list_dead_letters(db, limit)
+@router.get("/dead-letters", response_model=list[DeadLetterPublic], responses=responses(401, 403, 422, 503))
+async def dead_letters(db: DbConn, user: Officer, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+    """Rejected messages, newest first. Payloads hold coordinates: audited, and a victim's
+    phone's payload is masked for roles that may not see victims."""
+    rows = await alert_store.list_dead_letters(db, limit, include_victims=may_see_victims(user))
+    await audit_read(db, user, "dead_letters.read", rows=len(rows), masked=sum(r["masked"] for r in rows))
+    return rows
 
 
-@router.get("/map/latest")
+@router.get("/map/latest", response_model=list[LatestPositionPublic], responses=responses(401, 403, 422, 503))
 async def latest_positions(db: DbConn, user: LocationReader,
                            limit: int = Query(5000, ge=1, le=50_000)) -> list[dict[str, Any]]:
-    """Latest fix per device (within the caller's scope) for the live map. Audited as a location read."""
-    rows = await registry.latest_positions(db, limit, scope=user.scope)
-    await registry.audit(db, actor=user.name, action="positions.read_latest", remote_addr=user.remote_addr,
-                         details={"rows": len(rows)})
+    """Latest fix per device within the caller's scope, for the live map. Audited as a
+    location read; victims' phones are left out for roles that may not see victims."""
+    rows = await registry.latest_positions(db, limit, include_victims=may_see_victims(user), scope=user.scope)
+    await audit_read(db, user, "positions.read_latest", rows=len(rows))
     return rows
 
 

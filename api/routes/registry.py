@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
-from api.deps import DbConn, LocationReader, Principal, RegistryReader, RegistryWriter
+from api.deps import DbConn, LocationReader, Principal, RegistryReader, RegistryWriter, may_see_victims
+from api.errors import responses
+from api.privacy import audit_read, zone_view
 from api.schemas import (
+    BIGINT_MAX,
+    ID_PATTERN,
     AbsenceCreate,
     AbsencePublic,
     DeviceCreate,
     DevicePublic,
     FeatureCollection,
+    Instant,
     PositionPublic,
     SubjectCreate,
     SubjectPublic,
@@ -30,8 +36,14 @@ subjects = APIRouter(prefix="/subjects", tags=["subjects"])
 devices = APIRouter(prefix="/devices", tags=["devices"])
 zones = APIRouter(prefix="/zones", tags=["zones"])
 
+SubjectId = Annotated[str, Path(pattern=ID_PATTERN, description="a subject's id")]
+Offset = Annotated[int, Query(ge=0, le=BIGINT_MAX)]
+_READ = (401, 403, 422, 503)
+_ONE = (401, 403, 404, 422, 503)
+_WRITE = (401, 403, 404, 409, 413, 422, 503)
 
-@subjects.post("", status_code=201, response_model=SubjectPublic)
+
+@subjects.post("", status_code=201, response_model=SubjectPublic, responses=responses(401, 403, 409, 413, 422, 503))
 async def create_subject(body: SubjectCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
     """A supervisor's new subject joins the supervisor's unit (assign an officer with
     ``PUT /subjects/{id}/assignment``)."""
@@ -44,34 +56,42 @@ async def create_subject(body: SubjectCreate, db: DbConn, user: RegistryWriter) 
     return row
 
 
-@subjects.get("", response_model=list[SubjectPublic])
+@subjects.get("", response_model=list[SubjectPublic], responses=responses(*_READ))
 async def list_subjects(db: DbConn, user: RegistryReader, limit: int = Query(100, ge=1, le=1000),
-                        offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+                        offset: Offset = 0) -> list[dict[str, Any]]:
     return await registry.list_subjects(db, limit, offset, scope=user.scope)
 
 
-@subjects.get("/{subject_id}", response_model=SubjectPublic)
-async def get_subject(subject_id: str, db: DbConn, user: RegistryReader) -> dict[str, Any]:
+@subjects.get("/{subject_id}", response_model=SubjectPublic, responses=responses(*_ONE))
+async def get_subject(subject_id: SubjectId, db: DbConn, user: RegistryReader) -> dict[str, Any]:
     return await registry.get_subject(db, subject_id, scope=user.scope)
 
 
-@subjects.get("/{subject_id}/positions", response_model=list[PositionPublic])
+@subjects.get("/{subject_id}/positions", response_model=list[PositionPublic], responses=responses(*_ONE))
 async def subject_positions(
-    subject_id: str, db: DbConn, user: LocationReader, since: datetime | None = None,
+    subject_id: SubjectId, db: DbConn, user: LocationReader,
+    since: Annotated[Instant | None, Query(description="RFC 3339 with offset; fixes at or after it")] = None,
+    until: Annotated[Instant | None, Query(description="RFC 3339 with offset; fixes before it")] = None,
     limit: int = Query(500, ge=1, le=10_000),
 ) -> list[dict[str, Any]]:
-    """A subject's location history, newest first. Every read is audited."""
+    """A subject's location history, newest first, ``since <= device_time < until``.
+    Every read is audited. A victim's phone is never part of it for roles that may not
+    see victims."""
+    if since is not None and until is not None and until <= since:
+        raise InvalidInputError("until", "must be after since")
     await registry.get_subject(db, subject_id, scope=user.scope)
-    rows = await registry.subject_positions(db, subject_id, since, limit)
-    await registry.audit(db, actor=user.name, action="positions.read", subject_id=subject_id,
-                         remote_addr=user.remote_addr,
-                         details={"since": since.isoformat() if since else None, "limit": limit, "rows": len(rows)})
+    rows = await registry.subject_positions(db, subject_id, since, until, limit, include_victims=may_see_victims(user))
+    await audit_read(db, user, "positions.read", rows=len(rows), subject_id=subject_id,
+                     since=since.isoformat() if since else None, until=until.isoformat() if until else None,
+                     limit=limit)
     return rows
 
 
-@subjects.post("/{subject_id}/absences", status_code=201, response_model=AbsencePublic)
-async def create_absence(subject_id: str, body: AbsenceCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
-    """An authorised absence: the subject's rules (one zone's, or all) are off in the window."""
+@subjects.post("/{subject_id}/absences", status_code=201, response_model=AbsencePublic,
+               responses=responses(401, 403, 404, 413, 422, 503))
+async def create_absence(subject_id: SubjectId, body: AbsenceCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
+    """An authorised absence: the subject's rules (one zone's, or all) are off in the
+    window. ``zone_id`` must be the subject's own zone or a global zone of its category."""
     await registry.get_subject(db, subject_id, scope=user.scope)
     row = await registry.create_absence(db, {**body.model_dump(), "subject_id": subject_id, "created_by": user.name})
     await registry.audit(db, actor=user.name, action="absence.create", subject_id=subject_id,
@@ -79,8 +99,8 @@ async def create_absence(subject_id: str, body: AbsenceCreate, db: DbConn, user:
     return row
 
 
-@subjects.post("/{subject_id}/victims", status_code=201, response_model=VictimLinkPublic)
-async def link_victim(subject_id: str, body: VictimLinkCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
+@subjects.post("/{subject_id}/victims", status_code=201, response_model=VictimLinkPublic, responses=responses(*_WRITE))
+async def link_victim(subject_id: SubjectId, body: VictimLinkCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
     """Bilateral monitoring: the victim's phone becomes a moving exclusion circle."""
     await registry.get_subject(db, subject_id, scope=user.scope)
     row = await registry.create_victim_link(db, {**body.model_dump(), "subject_id": subject_id})
@@ -89,8 +109,10 @@ async def link_victim(subject_id: str, body: VictimLinkCreate, db: DbConn, user:
     return row
 
 
-@devices.post("", status_code=201, response_model=DevicePublic)
+@devices.post("", status_code=201, response_model=DevicePublic, responses=responses(*_WRITE))
 async def create_device(body: DeviceCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
+    """A device id is also its broker login: ``nazorat-...`` (service accounts), ``.``,
+    ``..`` and ``:`` are refused."""
     await _check_subject(db, user, body.subject_id)
     row = await registry.create_device(db, body.model_dump())
     await registry.audit(db, actor=user.name, action="device.create", subject_id=body.subject_id, target=body.id,
@@ -98,9 +120,9 @@ async def create_device(body: DeviceCreate, db: DbConn, user: RegistryWriter) ->
     return row
 
 
-@devices.get("", response_model=list[DevicePublic])
+@devices.get("", response_model=list[DevicePublic], responses=responses(*_READ))
 async def list_devices(db: DbConn, user: RegistryReader, limit: int = Query(100, ge=1, le=10_000),
-                       offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+                       offset: Offset = 0) -> list[dict[str, Any]]:
     return await registry.list_devices(db, limit, offset, scope=user.scope)
 
 
@@ -111,43 +133,60 @@ async def _check_subject(db: DbConn, user: Principal, subject_id: str | None) ->
 
 
 def _zone_row(body: ZoneCreate) -> dict[str, Any]:
-    data = body.model_dump()
-    data["schedule"] = [w.model_dump() for w in body.schedule]
-    return data
+    return body.model_dump(mode="json")
 
 
-@zones.post("", status_code=201, response_model=ZonePublic)
+@zones.post("", status_code=201, response_model=ZonePublic, responses=responses(*_WRITE))
 async def create_zone(body: ZoneCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
     await _check_subject(db, user, body.subject_id)
     (row,) = await registry.create_zones(db, [_zone_row(body)])
     await registry.audit(db, actor=user.name, action="zone.create", subject_id=body.subject_id, target=body.id,
                          remote_addr=user.remote_addr)
-    return row
+    return zone_view(row, user)
 
 
-@zones.post("/import", status_code=201, response_model=list[ZonePublic])
+def _feature_errors(i: int, exc: ValidationError) -> RequestValidationError:
+    out = []
+    for e in exc.errors():
+        loc = tuple(e.get("loc", ()))
+        where = ("geometry", *loc[1:]) if loc[:1] == ("geometry",) else ("properties", *loc)
+        out.append({**e, "loc": ("body", "features", i, *where)})
+    return RequestValidationError(out)
+
+
+@zones.post("/import", status_code=201, response_model=list[ZonePublic], responses=responses(*_WRITE))
 async def import_zones(body: FeatureCollection, db: DbConn, user: RegistryWriter) -> list[dict[str, Any]]:
     """Create zones from a GeoJSON FeatureCollection. Each feature's ``properties`` carry
     ``id``, ``name``, ``kind`` and optionally ``subject_id``, ``category``, ``radius_m``
-    (Point features are circles), ``buffer_m`` and ``schedule``. All or none are stored."""
+    (Point features are circles), ``buffer_m``, ``schedule``, the dwell fields and
+    ``victim_sensitive``. All or none are stored."""
     items = []
     for i, feature in enumerate(body.features):
-        if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            raise InvalidInputError(f"features[{i}]", "not a GeoJSON Feature")
-        props = feature.get("properties") or {}
         try:
-            zone = ZoneCreate.model_validate({**props, "geometry": feature.get("geometry") or {}})
-        except ValueError as exc:
-            raise InvalidInputError(f"features[{i}]", str(exc).splitlines()[0]) from exc
+            zone = ZoneCreate.model_validate({**(feature.properties or {}), "geometry": feature.geometry})
+        except ValidationError as exc:
+            raise _feature_errors(i, exc) from exc
+        item = _zone_row(zone)
+        try:
+            registry.check_zone(item)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"body.features[{i}].{exc.field}", exc.reason) from exc
         await _check_subject(db, user, zone.subject_id)
-        items.append(_zone_row(zone))
+        items.append(item)
     rows = await registry.create_zones(db, items)
     await registry.audit(db, actor=user.name, action="zone.import", remote_addr=user.remote_addr,
                          details={"count": len(rows)})
+    return [zone_view(r, user) for r in rows]
+
+
+@zones.get("", response_model=list[ZonePublic], responses=responses(*_READ))
+async def list_zones(db: DbConn, user: RegistryReader,
+                     subject_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+                     limit: int = Query(1000, ge=1, le=10_000), offset: Offset = 0) -> list[dict[str, Any]]:
+    """Zones (a subject's and the global ones). Geometries are coordinates: every read is
+    audited, and a victim-sensitive zone's geometry is null for roles that may not see
+    victims."""
+    rows = [zone_view(r, user) for r in await registry.list_zones(db, subject_id, limit, offset, scope=user.scope)]
+    await audit_read(db, user, "zones.read", rows=len(rows), masked=sum(r["masked"] for r in rows),
+                     subject_id=subject_id)
     return rows
-
-
-@zones.get("", response_model=list[ZonePublic])
-async def list_zones(db: DbConn, user: RegistryReader, subject_id: str | None = None,
-                     limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
-    return await registry.list_zones(db, subject_id, limit, offset, scope=user.scope)

@@ -43,10 +43,9 @@ import string
 from pathlib import Path
 
 from nazorat.services.errors import AccountNameError
+from telemetry.device_ids import device_id_problem
 
 ENGINE_USER = "nazorat-engine"
-RESERVED_PREFIX = "nazorat-"
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _SERVICE_RE = re.compile(r"^nazorat-engine(-[a-z0-9]{1,16})?$")
 _ITERATIONS = 1000
 _DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
@@ -62,12 +61,9 @@ def hash_password(password: str, *, salt: bytes | None = None, iterations: int =
 
 def check_device_id(device_id: str) -> str:
     """Return ``device_id`` if it may be a device's MQTT login, else raise ``AccountNameError``."""
-    if not DEVICE_ID_RE.match(device_id):
-        raise AccountNameError(device_id, "a device id is 1-64 characters of A-Z a-z 0-9 _ . : -")
-    if device_id in {".", ".."}:
-        raise AccountNameError(device_id, "'.' and '..' are not device ids")
-    if device_id.lower().startswith(RESERVED_PREFIX):
-        raise AccountNameError(device_id, f"the prefix {RESERVED_PREFIX!r} is reserved for the engine's service accounts")
+    problem = device_id_problem(device_id)
+    if problem is not None:
+        raise AccountNameError(device_id, problem)
     return device_id
 
 
@@ -186,5 +182,5 @@ class CredentialStore:
         return pid
 
 
-__all__ = ["DEVICE_ID_RE", "ENGINE_USER", "RESERVED_PREFIX", "CredentialStore", "check_device_id",
+__all__ = ["ENGINE_USER", "CredentialStore", "check_device_id",
            "check_service_account", "hash_password"]

@@ -21,8 +21,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from telemetry.errors import ConflictError, InvalidInputError, NotFoundError
+from telemetry.store.alerts import BASE_COLUMNS, RESOLUTIONS, VICTIM_SENSITIVE
 from telemetry.store.alerts import COLUMNS as ALERT_COLS
-from telemetry.store.alerts import RESOLUTIONS
 from telemetry.store.scope import Scope, subject_filter
 
 Row = dict[str, Any]
@@ -36,9 +36,9 @@ _FROM = {"acknowledge": ("open",), "resolve": ("open", "acknowledged"), "reopen"
 
 
 async def _locked(conn: Conn, alert_id: int, scope: Scope | None) -> Row:
-    cond, params = subject_filter(scope, "subject_id")
+    cond, params = subject_filter(scope, "a.subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {ALERT_COLS} FROM alerts WHERE id = %s AND {cond} FOR UPDATE",
+        await cur.execute(f"SELECT {ALERT_COLS} FROM alerts a WHERE a.id = %s AND {cond} FOR UPDATE OF a",
                           (alert_id, *params))
         row = await cur.fetchone()
     if row is None:
@@ -86,7 +86,7 @@ async def transition(conn: Conn, alert_id: int, action: str, actor: str, *, scop
         else:
             sql, params, to = "assigned_to = %s", [assigned_to], status
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"UPDATE alerts SET {sql} WHERE id = %s RETURNING {ALERT_COLS}".encode(),
+            await cur.execute(f"UPDATE alerts a SET {sql} WHERE a.id = %s RETURNING {ALERT_COLS}".encode(),
                               [*params, alert_id])
             row = await cur.fetchone()
         assert row is not None
@@ -111,7 +111,7 @@ async def events_after(conn: Conn, after_id: int, *, scope: Scope | None, limit:
     """Feed events (history rows with their alert) after ``after_id``, oldest first,
     within ``scope``."""
     cond, params = subject_filter(scope, "a.subject_id")
-    cols = ", ".join(f"a.{c.strip()} AS alert_{c.strip()}" for c in ALERT_COLS.split(","))
+    cols = ", ".join(f"a.{c} AS alert_{c}" for c in BASE_COLUMNS) + f", {VICTIM_SENSITIVE} AS alert_victim_sensitive"
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT {_HISTORY_COLS}, {cols} FROM alert_history h JOIN alerts a ON a.id = h.alert_id"
                           f" WHERE h.id > %s AND {cond} ORDER BY h.id LIMIT %s", (after_id, *params, limit))

@@ -1,4 +1,9 @@
-"""Alert reads and the officer's lifecycle actions: open -> acknowledged -> resolved."""
+"""Alert reads and the officer's lifecycle actions: open -> acknowledged -> resolved.
+
+Each alert row carries ``victim_sensitive``: the alert is about a victim (bilateral
+proximity, a victim's phone, or a zone flagged victim-sensitive), so its location details
+are for roles that may see victims; the API masks them for the others.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +19,21 @@ Row = dict[str, Any]
 RESOLUTIONS = ("confirmed_violation", "false_alarm", "technical", "excused")
 #: resolutions an appellant may contest
 CONTESTABLE = ("confirmed", "confirmed_violation")
-_COLS = (
-    "id, kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, status_time, distance_m, details,"
-    " status,"
-    " created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution,"
-    " assigned_to, acknowledged_note, resolution_note, escalation_level, escalated_at, escalated_to, zone_version"
+#: the plain columns of an alert (every read returns them, from ``alerts a``)
+BASE_COLUMNS = (
+    "id", "kind", "severity", "subject_id", "device_id", "zone_id", "violation_id", "fix_time", "status_time",
+    "distance_m", "details", "status", "created_at", "acknowledged_at", "acknowledged_by", "resolved_at",
+    "resolved_by", "resolution", "assigned_to", "acknowledged_note", "resolution_note", "escalation_level",
+    "escalated_at", "escalated_to", "zone_version",
 )
-
-#: the columns every alert read returns
+#: whether an alert (``a``) is about a victim
+VICTIM_SENSITIVE = (
+    "(a.kind = 'victim_proximity' OR a.details ? 'victim_device_id'"
+    " OR EXISTS (SELECT 1 FROM zones z WHERE z.id = a.zone_id AND z.victim_sensitive)"
+    " OR EXISTS (SELECT 1 FROM devices d WHERE d.id = a.device_id AND d.kind = 'victim_phone'))"
+)
+_COLS = ", ".join(f"a.{c}" for c in BASE_COLUMNS) + f", {VICTIM_SENSITIVE} AS victim_sensitive"
+#: the columns every alert read returns (from ``alerts a``)
 COLUMNS = _COLS
 
 
@@ -29,12 +41,12 @@ async def list_alerts(
     conn: psycopg.AsyncConnection[Any], *, status: str | None, subject_id: str | None, limit: int, after_id: int | None,
     scope: Scope | None = None,
 ) -> list[Row]:
-    cond, params = subject_filter(scope, "subject_id")
+    cond, params = subject_filter(scope, "a.subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {_COLS} FROM alerts WHERE (%s::text IS NULL OR status = %s)"
-            " AND (%s::text IS NULL OR subject_id = %s)"
-            f" AND (%s::bigint IS NULL OR id > %s) AND {cond} ORDER BY id DESC LIMIT %s",
+            f"SELECT {_COLS} FROM alerts a WHERE (%s::text IS NULL OR a.status = %s)"
+            " AND (%s::text IS NULL OR a.subject_id = %s)"
+            f" AND (%s::bigint IS NULL OR a.id > %s) AND {cond} ORDER BY a.id DESC LIMIT %s",
             (status, status, subject_id, subject_id, after_id, after_id, *params, limit),
         )
         return await cur.fetchall()
@@ -42,9 +54,9 @@ async def list_alerts(
 
 async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int, *, scope: Scope | None = None) -> Row:
     """The alert, or NotFoundError when it does not exist or is outside ``scope``."""
-    cond, params = subject_filter(scope, "subject_id")
+    cond, params = subject_filter(scope, "a.subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_COLS} FROM alerts WHERE id = %s AND {cond}", (alert_id, *params))
+        await cur.execute(f"SELECT {_COLS} FROM alerts a WHERE a.id = %s AND {cond}", (alert_id, *params))
         row = await cur.fetchone()
     if row is None:
         raise NotFoundError("alert", str(alert_id))
@@ -54,7 +66,7 @@ async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int, *, scope:
 async def acknowledge(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: str) -> Row:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s"
+            f"UPDATE alerts a SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s"
             f" WHERE id = %s AND status = 'open' RETURNING {_COLS}", (officer, alert_id))
         row = await cur.fetchone()
     if row is None:
@@ -66,7 +78,7 @@ async def acknowledge(conn: psycopg.AsyncConnection[Any], alert_id: int, officer
 async def resolve(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: str, resolution: str) -> Row:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = %s, resolution = %s,"
+            f"UPDATE alerts a SET status = 'resolved', resolved_at = now(), resolved_by = %s, resolution = %s,"
             f" acknowledged_at = coalesce(acknowledged_at, now()), acknowledged_by = coalesce(acknowledged_by, %s)"
             f" WHERE id = %s AND status <> 'resolved' RETURNING {_COLS}", (officer, resolution, officer, alert_id))
         row = await cur.fetchone()
@@ -76,12 +88,19 @@ async def resolve(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: st
     return row
 
 
-async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int) -> list[Row]:
+async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int, *, include_victims: bool) -> list[Row]:
+    """Newest first. A payload sent under a victim's phone's topic holds the victim's
+    coordinates: ``payload_head`` is NULL (and ``masked`` true) unless ``include_victims``."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT id, received_at, topic, reason, payload_size, encode(substring(payload from 1 for 512),"
-            " 'escape') AS payload_head FROM dead_letters ORDER BY id DESC LIMIT %s", (limit,))
+            "SELECT id, received_at, topic, reason, payload_size, CASE WHEN %(victims)s OR NOT victim"
+            " THEN encode(substring(payload from 1 for 512), 'escape') END AS payload_head,"
+            " (victim AND NOT %(victims)s) AS masked"
+            " FROM (SELECT l.*, EXISTS (SELECT 1 FROM devices d WHERE d.id = split_part(l.topic, '/', 4)"
+            " AND d.kind = 'victim_phone') AS victim FROM dead_letters l ORDER BY l.id DESC LIMIT %(limit)s) t"
+            " ORDER BY id DESC", {"victims": include_victims, "limit": limit})
         return await cur.fetchall()
 
 
-__all__ = ["COLUMNS", "CONTESTABLE", "RESOLUTIONS", "acknowledge", "get_alert", "list_alerts", "list_dead_letters", "resolve"]
+__all__ = ["BASE_COLUMNS", "COLUMNS", "CONTESTABLE", "RESOLUTIONS", "VICTIM_SENSITIVE", "acknowledge", "get_alert",
+           "list_alerts", "list_dead_letters", "resolve"]

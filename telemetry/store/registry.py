@@ -2,10 +2,16 @@
 
 Every write announces itself on the ``nazorat_registry`` channel in the same
 transaction, so running ingest workers recompile their zone snapshot after commit.
+
+Victim-sensitive data: a victim's phone (device kind ``victim_phone``) and a zone flagged
+``victim_sensitive``. The reads here take ``include_victims``; the API decides it from the
+caller's role. What a caller may see at all is its ``scope`` (``telemetry.store.scope``):
+outside it a subject, device, zone or position does not exist.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +20,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from geofence import ZoneGeometryError, validate_zone
+from telemetry.device_ids import device_id_problem
 from telemetry.errors import ConflictError, InvalidInputError, NotFoundError
 from telemetry.snapshot import REGISTRY_CHANNEL, zone_spec_from_row
 from telemetry.store import audit as audit_store
@@ -23,7 +30,16 @@ Row = dict[str, Any]
 _SUBJECT_COLS = "id, full_name, category, order_type, timezone, term_start, term_end, created_at"
 _DEVICE_COLS = "id, kind, subject_id, created_at"
 _ZONE_COLS = ("id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, active, created_at,"
-              " dwell_open_fixes, dwell_open_s, dwell_close_fixes, dwell_close_s")
+              " dwell_open_fixes, dwell_open_s, dwell_close_fixes, dwell_close_s, victim_sensitive")
+_FK_DETAIL = re.compile(r'Key \((?P<col>[^)]+)\)=\((?P<val>.*)\) is not present in table "(?P<table>[^"]+)"')
+_ENTITY = {"subjects": "subject", "zones": "zone", "devices": "device"}
+
+
+def check_device_id(device_id: str) -> None:
+    """Raise InvalidInputError unless ``device_id`` may name a device (``telemetry.device_ids``)."""
+    problem = device_id_problem(device_id)
+    if problem is not None:
+        raise InvalidInputError("id", problem)
 
 
 async def _announce(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -49,7 +65,10 @@ async def _insert_announced(
     except psycopg.errors.UniqueViolation as exc:
         raise ConflictError(entity, str(current.get("id")), "already exists") from exc
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise NotFoundError("subject", str(current.get("subject_id"))) from exc
+        m = _FK_DETAIL.search(exc.diag.message_detail or "")
+        if m is None:
+            raise NotFoundError("referenced row", str(current.get("id"))) from exc
+        raise NotFoundError(_ENTITY.get(m["table"], m["table"]), m["val"]) from exc
     return out
 
 
@@ -84,6 +103,7 @@ async def get_subject(conn: psycopg.AsyncConnection[Any], subject_id: str, *, sc
 
 
 async def create_device(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+    check_device_id(data["id"])
     sql = f"INSERT INTO devices (id, kind, subject_id) VALUES (%(id)s, %(kind)s, %(subject_id)s) RETURNING {_DEVICE_COLS}"
     return (await _insert_announced(conn, "device", [(sql, data)]))[0]
 
@@ -97,7 +117,8 @@ async def list_devices(conn: psycopg.AsyncConnection[Any], limit: int, offset: i
         return await cur.fetchall()
 
 
-def _check_zone(data: Row) -> None:
+def check_zone(data: Row) -> None:
+    """Raise InvalidInputError unless the zone row can be compiled by the evaluator."""
     if data.get("subject_id") is not None and data.get("category") is not None:
         raise InvalidInputError("category", "a zone is either per subject or global for a category, not both")
     try:
@@ -109,24 +130,45 @@ def _check_zone(data: Row) -> None:
 async def create_zones(conn: psycopg.AsyncConnection[Any], items: list[Row]) -> list[Row]:
     """Validate then insert zones in one transaction (all or none)."""
     for data in items:
-        _check_zone(data)
+        check_zone(data)
+    # victim_sensitive unset: an exclusion zone of a subject under a restraining order or
+    # with a linked victim is around a victim (home, work)
     sql = (
         "INSERT INTO zones (id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule,"
-        " dwell_open_fixes, dwell_open_s, dwell_close_fixes, dwell_close_s)"
+        " dwell_open_fixes, dwell_open_s, dwell_close_fixes, dwell_close_s, victim_sensitive)"
         " VALUES (%(id)s, %(name)s, %(kind)s, %(subject_id)s, %(category)s, %(geometry)s, %(radius_m)s,"
         " %(buffer_m)s, %(schedule)s, %(dwell_open_fixes)s, %(dwell_open_s)s, %(dwell_close_fixes)s,"
-        f" %(dwell_close_s)s) RETURNING {_ZONE_COLS}"
+        " %(dwell_close_s)s, coalesce(%(victim_sensitive)s::boolean, %(kind)s = 'exclusion' AND ("
+        " EXISTS (SELECT 1 FROM subjects s WHERE s.id = %(subject_id)s AND s.order_type = 'restraining_order')"
+        f" OR EXISTS (SELECT 1 FROM victim_links v WHERE v.subject_id = %(subject_id)s)))) RETURNING {_ZONE_COLS}"
     )
     return await _insert_announced(conn, "zone", [
-        (sql, {"dwell_open_fixes": 1, "dwell_open_s": 0, "dwell_close_fixes": 2, "dwell_close_s": 0, **data,
+        (sql, {"dwell_open_fixes": 1, "dwell_open_s": 0, "dwell_close_fixes": 2, "dwell_close_s": 0,
+               "victim_sensitive": None, **data,
                "geometry": Jsonb(data["geometry"]), "schedule": Jsonb(data.get("schedule") or [])})
         for data in items
     ])
 
 
 async def create_absence(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+    """An absence names one of the subject's rules (its own zone, or a global zone of its
+    category) or, without ``zone_id``, all of them. Another subject's zone is refused: it
+    would be an absence that excuses nothing, while the officer believes it does."""
     if data["ends_at"] <= data["starts_at"]:
         raise InvalidInputError("ends_at", "must be after starts_at")
+    if data.get("zone_id") is not None:
+        async with conn.cursor() as cur:
+            await cur.execute(
+                "SELECT z.subject_id, z.category, s.category FROM zones z LEFT JOIN subjects s ON s.id = %s"
+                " WHERE z.id = %s", (data["subject_id"], data["zone_id"]))
+            zone = await cur.fetchone()
+        if zone is None:
+            raise NotFoundError("zone", data["zone_id"])
+        z_subject, z_category, s_category = zone
+        applies = z_subject == data["subject_id"] or (z_subject is None and z_category in (None, s_category))
+        if not applies:
+            raise InvalidInputError("zone_id", f"zone {data['zone_id']!r} does not apply to subject "
+                                               f"{data['subject_id']!r}")
     sql = ("INSERT INTO absences (subject_id, zone_id, starts_at, ends_at, reason, created_by)"
            " VALUES (%(subject_id)s, %(zone_id)s, %(starts_at)s, %(ends_at)s, %(reason)s, %(created_by)s)"
            " RETURNING id, subject_id, zone_id, starts_at, ends_at, reason, created_by, created_at")
@@ -163,27 +205,38 @@ async def list_zones(conn: psycopg.AsyncConnection[Any], subject_id: str | None,
 
 
 async def subject_positions(
-    conn: psycopg.AsyncConnection[Any], subject_id: str, since: datetime | None, limit: int
+    conn: psycopg.AsyncConnection[Any], subject_id: str, since: datetime | None, until: datetime | None, limit: int,
+    *, include_victims: bool,
 ) -> list[Row]:
+    """A subject's fixes with ``since <= device_time < until``, newest first. A victim's
+    phone is never part of a subject's history unless ``include_victims``."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT device_id, device_time, received_at, lat, lon, accuracy_m, speed_mps, heading_deg, source, seq, late"
-            " FROM positions WHERE subject_id = %s AND (%s::timestamptz IS NULL OR device_time >= %s)"
-            " ORDER BY device_time DESC LIMIT %s",
-            (subject_id, since, since, limit),
+            "SELECT p.device_id, p.device_time, p.received_at, p.lat, p.lon, p.accuracy_m, p.speed_mps, p.heading_deg,"
+            " p.source, p.seq, p.late FROM positions p"
+            " WHERE p.subject_id = %(subject)s"
+            " AND (%(since)s::timestamptz IS NULL OR p.device_time >= %(since)s)"
+            " AND (%(until)s::timestamptz IS NULL OR p.device_time < %(until)s)"
+            " AND (%(victims)s OR NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = p.device_id"
+            " AND d.kind = 'victim_phone'))"
+            " ORDER BY p.device_time DESC LIMIT %(limit)s",
+            {"subject": subject_id, "since": since, "until": until, "victims": include_victims, "limit": limit},
         )
         return await cur.fetchall()
 
 
-async def latest_positions(conn: psycopg.AsyncConnection[Any], limit: int, *, scope: Scope | None = None) -> list[Row]:
-    """The latest fix of each device (for the live map), of devices within ``scope``."""
+async def latest_positions(conn: psycopg.AsyncConnection[Any], limit: int, *, include_victims: bool,
+                           scope: Scope | None = None) -> list[Row]:
+    """The latest fix of each device within ``scope`` (for the live map); victims'
+    phones only when ``include_victims``."""
     cond, params = subject_filter(scope, "d.subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT DISTINCT ON (p.device_id) p.device_id, p.subject_id, p.device_time, p.lat, p.lon, p.accuracy_m"
-            " FROM devices d JOIN LATERAL (SELECT * FROM positions WHERE device_id = d.id"
-            f" ORDER BY device_time DESC LIMIT 1) p ON true WHERE {cond} ORDER BY p.device_id LIMIT %s",
-            (*params, limit),
+            "SELECT DISTINCT ON (p.device_id) p.device_id, d.kind, p.subject_id, p.device_time, p.lat, p.lon,"
+            " p.accuracy_m FROM devices d JOIN LATERAL (SELECT * FROM positions WHERE device_id = d.id"
+            f" ORDER BY device_time DESC LIMIT 1) p ON true WHERE (%s OR d.kind <> 'victim_phone') AND {cond}"
+            " ORDER BY p.device_id LIMIT %s",
+            (include_victims, *params, limit),
         )
         return await cur.fetchall()
 
@@ -201,6 +254,8 @@ async def audit(
 
 __all__ = [
     "audit",
+    "check_device_id",
+    "check_zone",
     "create_absence",
     "create_device",
     "create_subject",

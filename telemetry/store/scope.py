@@ -38,7 +38,9 @@ def subject_filter(scope: Scope | None, column: str) -> tuple[str, list[Any]]:
     if scope.kind == "unit":
         return f"{column} IN (SELECT id FROM subjects WHERE unit_id = %s)", [scope.value]
     if scope.kind == "caseload":
-        return f"{column} IN (SELECT id FROM subjects WHERE officer_id = %s)", [int(scope.value or 0)]
+        if scope.value is None or not scope.value.isdigit():
+            return "FALSE", []  # an officer without an account has no caseload
+        return f"{column} IN (SELECT id FROM subjects WHERE officer_id = %s)", [int(scope.value)]
     if scope.kind == "subject":
         return f"{column} = %s", [scope.value]
     return "FALSE", []

@@ -58,14 +58,6 @@ def installed(conn: psycopg.Connection[Any]) -> bool:
     return conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone() is not None
 
 
-def available(conn: psycopg.Connection[Any]) -> bool:
-    """The old name of ``installed``, kept while the pipeline's retention calls it.
-
-    It used to test ``pg_available_extensions``: a server that merely ships TimescaleDB
-    then skipped plain retention although nothing else deleted expired rows."""
-    return installed(conn)
-
-
 def can_install(conn: psycopg.Connection[Any]) -> bool:
     """The server ships TimescaleDB (``pg_available_extensions``), installed or not."""
     return conn.execute(
@@ -194,5 +186,5 @@ def delete_expired(conn: psycopg.Connection[Any], retention_days: int) -> int:
     return fixes + statuses
 
 
-__all__ = ["CHUNK_INTERVAL", "COMPRESS_AFTER", "HYPERTABLES", "available", "can_install", "delete_expired",
+__all__ = ["CHUNK_INTERVAL", "COMPRESS_AFTER", "HYPERTABLES", "can_install", "delete_expired",
            "installed", "setup"]

@@ -98,7 +98,7 @@ def test_role_route_matrix(database_url: str) -> None:
             "/audit": {"admin": 200, "aud": 200, "sup1": 403, "off1": 403, "app": 403},
             "/audit/verify": {"admin": 200, "aud": 200, "sup1": 403, "off1": 403, "app": 403},
             "/metrics": {"admin": 200, "sup1": 200, "aud": 200, "off1": 403, "app": 403},
-            "/dead-letters": {"admin": 200, "sup1": 403, "off1": 403, "aud": 403, "app": 403},
+            "/dead-letters": {"admin": 200, "sup1": 200, "off1": 200, "aud": 403, "app": 403},
             "/units": {"admin": 200, "sup1": 200, "off1": 200, "aud": 200, "app": 200},
             "/auth/me": {role: 200 for role in ROLES if role != "anon"},
         }
@@ -119,7 +119,7 @@ def test_role_route_matrix(database_url: str) -> None:
             ("POST", f"/alerts/{a2}/resolve", {"outcome": "false_alarm", "note": "x"}, {"sup2": 404, "off1": 200}),
             ("POST", "/subjects", {"id": "D", "full_name": "x"}, {"off1": 403, "aud": 403, "app": 403, "sup1": 201}),
             ("POST", "/devices", {"id": "dX", "subject_id": "C"}, {"off1": 403, "sup1": 404, "sup2": 201}),
-            ("POST", "/subjects/C/absences", {"starts_at": "2026-12-01T09:00Z", "ends_at": "2026-12-01T10:00Z",
+            ("POST", "/subjects/C/absences", {"starts_at": "2026-12-01T09:00:00+05:00", "ends_at": "2026-12-01T10:00:00+05:00",
                                               "reason": "court"}, {"sup1": 404, "off1": 403, "sup2": 201}),
             ("PUT", "/subjects/A/assignment", {"officer_id": ids["off2"]}, {"off1": 403, "sup2": 404, "sup1": 200}),
             ("PUT", "/subjects/D/assignment", {"officer_id": ids["sup2"]}, {"sup1": 404}),  # not in sup1's unit

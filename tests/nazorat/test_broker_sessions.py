@@ -17,7 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from nazorat.services import ENGINE_USER, CredentialStore, MosquittoBroker
-from nazorat.services.postgres import Database
+from telemetry.store.roles import Database
 from telemetry.wire import fixes_topic
 from tests.conftest import start_stack
 

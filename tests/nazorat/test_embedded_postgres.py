@@ -14,9 +14,10 @@ import pytest
 
 from nazorat.services import EmbeddedPostgres, free_port
 from nazorat.services.errors import MigrationPrivilegeError
-from nazorat.services.postgres import OWNER_ROLE, RUNTIME_ROLE, Database, _bin_dir, provision
+from nazorat.services.postgres import _bin_dir
 from nazorat.stack import Infrastructure, migrate, start_infrastructure
 from telemetry.store import migrate as db
+from telemetry.store.roles import OWNER_ROLE, RUNTIME_ROLE, Database, provision
 
 
 def _psql(pg: EmbeddedPostgres, *, host: str, as_user: str | None = None, password: str | None = None

@@ -217,6 +217,25 @@ def test_an_exception_inside_the_ingest_loop_restarts_it_logged_counted_and_no_f
         pub.close()
 
 
+def test_a_process_without_the_api_answers_readyz_on_its_probe_port(
+        database_url: str, mqtt_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    devices = register(database_url, 1)
+    probe_port = free_port()
+    pub = publisher(mqtt_url)
+    try:
+        with running(database_url, mqtt_url, api=False, health_port=probe_port) as engine:
+            engine.api_url = f"http://127.0.0.1:{probe_port}"
+            body = engine.wait_readyz(200)
+            assert {"broker", "ingest", "task.ingest", "task.probes"} <= set(body["parts"])
+            assert httpx.get(f"{engine.api_url}/healthz", timeout=10).json() == {"status": "ok"}
+            assert httpx.get(f"{engine.api_url}/metrics", timeout=10).status_code == 404
+            Fault(Pipeline.process, times=None).install(monkeypatch)
+            pub.publish_all(numbered_fixes(devices, 0, 2))
+            engine.wait_readyz(503, until=lambda b: "task.ingest" in b["failing"])
+    finally:
+        pub.close()
+
+
 def test_a_batch_that_raised_half_way_is_rolled_back_and_redelivered_not_committed_later(
         database_url: str, mqtt_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # a step that raises after writing (not a database error) left its transaction open on

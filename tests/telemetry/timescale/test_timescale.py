@@ -118,6 +118,10 @@ def test_the_compression_job_compresses_old_chunks_and_evidence_still_works(time
         assert conn.execute("SELECT count(*) FROM evidence_positions").fetchone() == (3,)
         assert conn.execute("SELECT count(*) FROM positions").fetchone() == (10,)
         assert evidence_gaps(conn) == 0
+    db.upgrade(timescale_url)  # a restart: setup again over compressed chunks changes nothing
+    with connect(timescale_url) as conn:
+        assert conn.execute("SELECT count(*) FROM timescaledb_information.chunks WHERE is_compressed"
+                            ).fetchone() == (2,)
 
 
 def test_retention_drops_old_chunks_and_every_alerts_and_violations_evidence_stays(timescale_url: str) -> None:
@@ -175,6 +179,11 @@ def test_daily_totals_by_local_day_include_late_fixes(timescale_url: str) -> Non
         assert conn.execute(totals).fetchall()[-1] == (today, 1, 0)
         conn.execute("CALL run_job(%s)", (refresh,))
         assert conn.execute(totals).fetchall() == [(day, 3, 2), (day + timedelta(days=1), 1, 0), (today, 1, 0)]
+    db.upgrade(timescale_url, timezone="UTC")  # another deployment's day: the aggregate is rebuilt
+    with connect(timescale_url) as conn:
+        utc = "SELECT (day AT TIME ZONE 'UTC')::date, fixes, late_fixes FROM device_daily ORDER BY day"
+        assert conn.execute(utc).fetchall() == [(day, 4, 2), (NOW.date(), 1, 0)]
+        assert len(_jobs(conn)) == 5  # still one refresh policy, beside compression and retention per table
 
 
 def test_a_plain_database_holding_data_is_converted(pglite_url: str) -> None:
