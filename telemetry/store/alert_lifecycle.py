@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from prometheus_client import Counter, Histogram
 from psycopg.rows import dict_row
 
 from telemetry.errors import ConflictError, InvalidInputError, NotFoundError
@@ -27,12 +28,29 @@ from telemetry.store.scope import Scope, subject_filter
 
 Row = dict[str, Any]
 Conn = psycopg.AsyncConnection[Any]
+SEVERITIES = ("critical", "high", "medium", "low")
+_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 4 * 3600, 24 * 3600)
+TIME_TO_ACK = Histogram("nazorat_alert_time_to_acknowledge_seconds", "From an alert's creation to its acknowledgement",
+                        ["severity"], buckets=_BUCKETS)
+TIME_TO_RESOLVE = Histogram("nazorat_alert_time_to_resolve_seconds", "From an alert's creation to its resolution",
+                            ["severity"], buckets=_BUCKETS)
+OUTCOMES_TOTAL = Counter("nazorat_alert_outcomes_total", "Alerts resolved, by outcome", ["severity", "outcome"])
 OUTCOMES = RESOLUTIONS
 _HISTORY_COLS = "h.id, h.alert_id, h.at, h.actor, h.action, h.from_status, h.to_status, h.note, h.outcome," \
                 " h.assigned_to, h.level"
 # which states each action may start from
 _FROM = {"acknowledge": ("open",), "resolve": ("open", "acknowledged"), "reopen": ("resolved",),
          "assign": ("open", "acknowledged")}
+
+
+def _observe(action: str, row: Row) -> None:
+    """The alert burden on /metrics: time to acknowledge and to resolve, outcomes."""
+    severity = row["severity"] if row["severity"] in SEVERITIES else "other"
+    if action == "acknowledge" and row["acknowledged_at"] is not None:
+        TIME_TO_ACK.labels(severity).observe((row["acknowledged_at"] - row["created_at"]).total_seconds())
+    elif action == "resolve" and row["resolved_at"] is not None:
+        TIME_TO_RESOLVE.labels(severity).observe((row["resolved_at"] - row["created_at"]).total_seconds())
+        OUTCOMES_TOTAL.labels(severity, row["resolution"]).inc()
 
 
 async def _locked(conn: Conn, alert_id: int, scope: Scope | None) -> Row:
@@ -90,6 +108,7 @@ async def transition(conn: Conn, alert_id: int, action: str, actor: str, *, scop
                               [*params, alert_id])
             row = await cur.fetchone()
         assert row is not None
+        _observe(action, row)
         await _history(conn, alert_id, actor, {"acknowledge": "acknowledged", "resolve": "resolved",
                                                "reopen": "reopened", "assign": "assigned"}[action],
                        status, to, note=note, outcome=outcome, assigned_to=assigned_to)

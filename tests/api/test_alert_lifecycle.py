@@ -143,3 +143,28 @@ def test_the_periodic_job_escalates(database_url: str) -> None:
         while c.get(f"/alerts/{aid}", headers=w["sup"]).json()["escalation_level"] < 2:  # type: ignore[arg-type]
             assert time.monotonic() < deadline, "the escalation job did not run"
             time.sleep(0.05)
+
+
+def test_alert_statistics(database_url: str) -> None:
+    with app_client(database_url) as c:
+        w = _world(c, database_url, ("victim_proximity", "victim_proximity", "battery_low", "strap_cut"))
+        a1, a2, a3, a4 = w["alerts"]  # type: ignore[misc]
+        for aid, outcome in ((a1, "false_alarm"), (a2, "confirmed_violation"), (a3, "false_alarm")):
+            r = c.post(f"/alerts/{aid}/resolve", headers=w["off"], json={"outcome": outcome, "note": "n"})  # type: ignore[arg-type]
+            assert r.status_code == 200
+        with psycopg.connect(database_url) as conn:  # the times, set for the test
+            for aid, ack_s, res_s in ((a1, 60, 120), (a2, 180, 600), (a3, 30, 30)):
+                conn.execute("UPDATE alerts SET acknowledged_at = created_at + %s * interval '1 s',"
+                             " resolved_at = created_at + %s * interval '1 s' WHERE id = %s", (ack_s, res_s, aid))
+        _, aud = sign_in(c, "aud", "auditor")
+        by_kind = {r["key"]: r for r in c.get("/statistics/alerts", headers=aud, params={"group_by": "kind"}).json()}
+        vp = by_kind["victim_proximity"]
+        assert (vp["total"], vp["resolved"], vp["false_alarm"], vp["confirmed_violation"]) == (2, 2, 1, 1)
+        assert vp["false_alarm_rate"] == 0.5 and vp["ack_p50_s"] == 120 and vp["resolve_p90_s"] == 552
+        assert by_kind["strap_cut"]["resolved"] == 0 and by_kind["strap_cut"]["false_alarm_rate"] is None
+        by_officer = c.get("/statistics/alerts", headers=w["sup"], params={"group_by": "officer"}).json()  # type: ignore[arg-type]
+        assert [(r["key"], r["total"]) for r in by_officer] == [("off", 4)]
+        _, other = sign_in(c, "other2", "officer", unit="u1")
+        assert c.get("/statistics/alerts", headers=other).json() == []  # nothing on its caseload
+        metrics = c.get("/metrics", headers=admin(c)).text
+        assert 'nazorat_alert_outcomes_total{outcome="false_alarm",severity="critical"}' in metrics
