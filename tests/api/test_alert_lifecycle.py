@@ -148,7 +148,7 @@ def test_the_periodic_job_escalates(database_url: str) -> None:
 def test_alert_statistics(database_url: str) -> None:
     with app_client(database_url) as c:
         w = _world(c, database_url, ("victim_proximity", "victim_proximity", "battery_low", "strap_cut"))
-        a1, a2, a3, a4 = w["alerts"]  # type: ignore[misc]
+        a1, a2, a3, _ = w["alerts"]  # type: ignore[misc]
         for aid, outcome in ((a1, "false_alarm"), (a2, "confirmed_violation"), (a3, "false_alarm")):
             r = c.post(f"/alerts/{aid}/resolve", headers=w["off"], json={"outcome": outcome, "note": "n"})  # type: ignore[arg-type]
             assert r.status_code == 200
