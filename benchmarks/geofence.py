@@ -2,6 +2,8 @@
 
     python -m benchmarks.geofence --quick --json PATH   # ~1 minute
     python -m benchmarks.geofence --json PATH           # the full run quoted in the README
+    python -m benchmarks.geofence --variant poor-accuracy [--quick] --json PATH
+    python -m benchmarks.geofence --variant big-vertex [--quick] --json PATH
 
 Full workload (seeded): 100,000 subjects (home inclusion zone of 8-64 vertices or a
 circle, half with a night curfew; two exclusion zones of 8-200 vertices, 50-2,000 m
@@ -11,7 +13,14 @@ outside / uncertain (accuracy circle plus buffer against the boundary distance) 
 inactive (schedule), and every global zone the fix may touch; ``mismatches`` counts the
 pairs where they differ. The peer: pyproj projection, prepared geometries, bounding-box
 prefilter, ``contains_xy`` plus ``dwithin`` to the boundary, an STRtree ``dwithin``
-query for global zones, and zoneinfo for schedules.
+query for global zones (each fix at its own reach), and zoneinfo for schedules.
+
+Variants (same subjects, peer and checks):
+- ``poor-accuracy``: 50,000 global zones (quick 5,000), and 2% of the fixes are cell
+  fixes with accuracy 300-1,500 m (issue 15: such fixes used to scan every global zone).
+- ``big-vertex``: 10,000 subjects (quick 1,000), each with two exclusion zones of
+  500-5,000 vertices (20,000 such zones; quick 2,000) and 20% of the fixes spread over
+  them (within 1 km of their centre), 1,000,000 fixes (quick 100,000).
 """
 
 from __future__ import annotations
@@ -37,6 +46,13 @@ from geofence import compile_zones, evaluate, project_with_pyproj, scale_factor
 
 OUTSIDE, INSIDE, UNCERTAIN, INACTIVE = 0, 1, 2, 3
 SIZES = {"quick": (10_000, 500, 100_000), "full": (100_000, 5_000, 1_000_000)}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "base": {},
+    "poor-accuracy": {"sizes": {"quick": (10_000, 5_000, 100_000), "full": (100_000, 50_000, 1_000_000)},
+                      "build": {"poor_share": 0.02}},
+    "big-vertex": {"sizes": {"quick": (1_000, 500, 100_000), "full": (10_000, 5_000, 1_000_000)},
+                   "build": {"ex_vertices": (500, 5_001), "near_ex_share": 0.2}},
+}
 
 
 class Peer:
@@ -126,8 +142,8 @@ class Peer:
             st[~self._active(zone, t)] = INACTIVE
             states[:, j] = st
         fixes = np.flatnonzero(self.subject_has_cat[subj])
-        max_margin = (acc.max() + self.buffer[self.global_ids].max()) * self.k[self.global_ids].max() + 1.0
-        qi, ti = self.tree.query(shapely.points(x[fixes], y[fixes]), predicate="dwithin", distance=max_margin)
+        reach = (acc[fixes] + self.buffer[self.global_ids].max()) * self.k[self.global_ids].max() + 1.0
+        qi, ti = self.tree.query(shapely.points(x[fixes], y[fixes]), predicate="dwithin", distance=reach)
         f = fixes[qi]
         z = self.global_ids[ti]
         gst = self._classify(z, x[f], y[f], acc[f])
@@ -155,14 +171,38 @@ def _warm_start_s() -> float:
     return round(time.perf_counter() - t, 3) if inner else 0.0
 
 
-def run(mode: str, repeats: int) -> dict[str, Any]:
-    n_subj, n_global, n_fix = SIZES[mode]
+def _rss_kb(field: str) -> int:
+    """A field of /proc/self/status in kB (0 where there is no /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+def run(mode: str, repeats: int, variant: str = "base") -> dict[str, Any]:
+    spec = VARIANTS[variant]
+    n_subj, n_global, n_fix = spec.get("sizes", SIZES)[mode]
     t = time.perf_counter()
-    w = build(n_subj, n_global, n_fix)
+    w = build(n_subj, n_global, n_fix, **spec.get("build", {}))
     build_s = time.perf_counter() - t
+    rss_before = _rss_kb("VmRSS")
+    peak_reset = _reset_peak_rss()
     t = time.perf_counter()
     zs = compile_zones(w.zones, w.subjects, validate=False)
     compile_s = time.perf_counter() - t
+    compile_peak_mb = (_rss_kb("VmHWM") - rss_before) / 1024 if peak_reset else None
+    zone_set_mb = sum(a.nbytes for a in zs.arrays if isinstance(a, np.ndarray)) / 2**20
     args = (w.lon, w.lat, w.acc, w.subject, w.time_s)
     evaluate(zs, *(a[:1000] for a in args))  # JIT/cached code loaded before timing
     times = []
@@ -199,14 +239,19 @@ def run(mode: str, repeats: int) -> dict[str, Any]:
                  | np.isin(np.arange(n_fix), [h[0] for h in ours_hits if h[2] == INSIDE]))
     return {
         "mode": mode,
+        "variant": variant,
         "fixes": n_fix,
         "subjects": n_subj,
         "zones": len(w.zones),
         "global_zones": n_global,
+        "vertices": int(zs.arrays.vx.shape[0]),
+        "poor_accuracy_fixes": int((w.acc >= 300.0).sum()),
         "pairs": int(counts.sum()),
         "violating_fraction": round(float(violating.mean()), 4),
         "workload_build_s": round(build_s, 2),
         "compile_s": round(compile_s, 2),
+        "compile_peak_rss_growth_mb": None if compile_peak_mb is None else round(compile_peak_mb, 1),
+        "zone_set_arrays_mb": round(zone_set_mb, 1),
         "eval_s_best": round(best, 4),
         "eval_s_all": [round(v, 4) for v in times],
         "positions_per_s": round(n_fix / best),
@@ -231,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", type=Path)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="base")
     a = p.parse_args(argv)
-    result = run("quick" if a.quick else "full", a.repeats)
+    result = run("quick" if a.quick else "full", a.repeats, a.variant)
     text = json.dumps(result, indent=2)
     print(text)
     if a.json:

@@ -40,7 +40,11 @@ def _star(rng: np.random.Generator, lon: float, lat: float, n: int, r_lo: float,
 
 
 def build(n_subjects: int, n_global: int, n_fixes: int, *, seed: int = 20261126,
-          spread_m: float = 30_000.0) -> Workload:
+          spread_m: float = 30_000.0, ex_vertices: tuple[int, int] = (8, 201), poor_share: float = 0.0,
+          near_ex_share: float = 0.015) -> Workload:
+    """The workload; the variants change ``ex_vertices`` (the two exclusion zones' vertex
+    counts, end exclusive), ``poor_share`` (the share of cell fixes, accuracy 300-1,500 m)
+    and ``near_ex_share`` (the share of fixes at an exclusion zone, within its outline)."""
     rng = np.random.default_rng(seed)
     m_lon = M_LAT * math.cos(math.radians(TASHKENT[1]))
     home_e = rng.uniform(-spread_m, spread_m, n_subjects)
@@ -71,7 +75,7 @@ def build(n_subjects: int, n_global: int, n_fixes: int, *, seed: int = 20261126,
             clon = home_lon[s] + dist * math.cos(ang) / m_lon
             clat = home_lat[s] + dist * math.sin(ang) / M_LAT
             ex_centres[s, j] = (clon, clat)
-            ring = _star(rng, clon, clat, int(rng.integers(8, 201)), 0.5 * size, size)
+            ring = _star(rng, clon, clat, int(rng.integers(*ex_vertices)), 0.5 * size, size)
             zones.append(ZoneSpec(f"{sid}-ex{j}", "exclusion", {"type": "Polygon", "coordinates": [ring]},
                                   buffer_m=10.0, subject_id=sid))
     for g in range(n_global):
@@ -89,12 +93,21 @@ def build(n_subjects: int, n_global: int, n_fixes: int, *, seed: int = 20261126,
     lat = home_lat[subj] + r * np.sin(a) / M_LAT
     away = kind < 0.015
     lon[away] += rng.uniform(300, 800, away.sum()) / m_lon
-    inex = (kind >= 0.015) & (kind < 0.03)
+    inex = (kind >= 0.015) & (kind < 0.015 + near_ex_share)
     which = rng.integers(0, 2, n_fixes)
     lon[inex] = ex_centres[subj[inex], which[inex], 0]
     lat[inex] = ex_centres[subj[inex], which[inex], 1]
     acc = rng.choice(np.array([3.0, 5.0, 8.0, 12.0, 25.0, 60.0]), n_fixes, p=[0.2, 0.3, 0.25, 0.15, 0.08, 0.02])
     time_s = WEEK_START + rng.integers(0, 7 * 86400, n_fixes)
+    # the variants' draws come last, so that the base workload stays the one of issue 3
+    if near_ex_share > 0.015:  # spread over the zones (within 1 km of the centre), where their outlines are
+        spread = rng.uniform(0.0, 1_000.0, n_fixes)
+        turn = rng.uniform(0, 2 * math.pi, n_fixes)
+        lon[inex] += (spread * np.cos(turn))[inex] / m_lon
+        lat[inex] += (spread * np.sin(turn))[inex] / M_LAT
+    if poor_share > 0.0:
+        poor = rng.uniform(0, 1, n_fixes) < poor_share
+        acc[poor] = rng.uniform(300.0, 1_500.0, poor.sum())
     return Workload(zones, subjects, lon, lat, acc, subj, time_s.astype(np.int64))
 
 

@@ -507,8 +507,25 @@ def _classify_fast(px: float, py: float, acc: float, z: int, rec: np.ndarray, ra
                              rec[z, REC_LAT], acc + rec[z, REC_BUFFER], False)
     margin = (acc + rec[z, REC_BUFFER]) * rec[z, REC_K]
     g = margin + _BBOX_SLACK
-    if px < rec[z, REC_X0] - g or px > rec[z, REC_X1] + g or py < rec[z, REC_Y0] - g or py > rec[z, REC_Y1] + g:
+    x0 = rec[z, REC_X0]
+    y0 = rec[z, REC_Y0]
+    x1 = rec[z, REC_X1]
+    y1 = rec[z, REC_Y1]
+    if px < x0 - g or px > x1 + g or py < y0 - g or py > y1 + g:
         return OUTSIDE, np.nan
+    if margin > 0.25 * (x1 - x0 + y1 - y0):
+        # a margin as large as the zone (a poor fix): the box bounds the distance to the
+        # boundary from both sides. Every boundary point lies in the box, so it is at most
+        # the distance to the farthest corner, and (outside the box) at least the
+        # distance to the box
+        fx = max(px - x0, x1 - px)
+        fy = max(py - y0, y1 - py)
+        if math.sqrt(fx * fx + fy * fy) + _BBOX_SLACK < margin:
+            return UNCERTAIN, np.nan
+        ex = max(x0 - px, px - x1, 0.0)
+        ey = max(y0 - py, py - y1, 0.0)
+        if math.sqrt(ex * ex + ey * ey) > g:
+            return OUTSIDE, np.nan
     dx = px - rec[z, REC_CX]
     dy = py - rec[z, REC_CY]
     if math.sqrt(dx * dx + dy * dy) + g < rec[z, REC_CR]:
@@ -596,26 +613,68 @@ def _excepted(z: int, t: int, e0: int, e1: int, exc: np.ndarray) -> bool:
 # argument lists once, outside their loops, and the helpers take arrays.
 
 
+# The global-zone index (built by geofence.compile._build_grid): levels of uniform grids,
+# each stored sparsely, as a hash table over its non-empty cells, so memory grows with
+# the zones and not with the area between them. Level 0 (cells of grid_cell_m) lists
+# each zone in every cell its box grown by grid_margin_m touches: a fix whose accuracy
+# is within that margin reads the one cell it lies in. Levels 1.. (cells of 1, 2, 4 ...
+# 1,024 km) list each zone in the cells its box touches; a fix reads the cells its
+# accuracy square (times the largest reach factor) meets, at most 3 x 3 of them at the
+# first level whose cells are that large, and reports a zone only in the first of those
+# cells that lists it. A zone too large for a level's cells (more than GRID_MAX_SPAN per
+# axis) is kept in that level's list of big zones, which every fix of the level reads.
+# Only a fix whose accuracy exceeds every level (about 1,000 km) reads every global zone.
+G_X0 = 0  # columns of ``grid``, one row per level
+G_Y0 = 1
+G_CELL = 2
+G_NX = 3
+G_NY = 4
+G_HOFF = 5  # the level's hash table: hash_keys[hoff : hoff + mask + 1]
+G_HMASK = 6
+G_BIG_LO = 7  # the level's big zones: cell_rec[big_lo : big_hi]
+G_BIG_HI = 8
+G_REACH = 9  # the largest accuracy (ground metres) the level serves
+G_KQ = 10  # frame metres per metre of accuracy of the level's query square
+G_COLUMNS = 11
+GRID_MAX_SPAN = 16
+
+
 @njit(**{**NJIT_NO_NRT, "inline": "always"})
-def _global_span(grid: np.ndarray, cell_off: np.ndarray, n_global: int, grid_margin_m: float, px: float, py: float,
-                 acc: float) -> tuple[bool, int, int]:
-    """Which candidate entries a fix scans: (use_all, lo, hi) over the grid cell's entries,
-    or over every global zone's when the fix's accuracy exceeds the grid's margin."""
-    if acc > grid_margin_m:
-        return True, 0, n_global
-    cell = grid[2]
-    ix = int(math.floor((px - grid[0]) / cell))
-    iy = int(math.floor((py - grid[1]) / cell))
-    nx = int(grid[3])
-    if ix < 0 or iy < 0 or ix >= nx or iy >= int(grid[4]):
-        return False, 0, 0
-    c = iy * nx + ix
-    return False, cell_off[c], cell_off[c + 1]
+def _cell_key(ix: int, iy: int) -> int:
+    return ix * 4_294_967_296 + iy
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _cell_hash(key: int, mask: int) -> int:
+    # keys are below 2**52 (cell indices below 2**26 per axis, checked at build): the
+    # product stays in int64
+    return ((key % 1_000_000_007) * 2_654_435_761 + (key >> 32)) & mask
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _cell_lookup(grid: np.ndarray, level: int, ix: int, iy: int, hash_keys: np.ndarray, hash_vals: np.ndarray,
+                 cell_off: np.ndarray) -> tuple[int, int]:
+    """Entries (lo, hi) of cell_rec in cell (ix, iy) of the level; (0, 0) when empty."""
+    if ix < 0 or iy < 0 or ix >= int(grid[level, G_NX]) or iy >= int(grid[level, G_NY]):
+        return 0, 0
+    key = _cell_key(ix, iy)
+    base = int(grid[level, G_HOFF])
+    mask = int(grid[level, G_HMASK])
+    h = _cell_hash(key, mask)
+    while True:
+        k = hash_keys[base + h]
+        if k == key:
+            c = hash_vals[base + h]
+            return cell_off[c], cell_off[c + 1]
+        if k < 0:
+            return 0, 0
+        h = (h + 1) & mask
 
 
 # Columns of ``cell_rec`` and ``global_rec``: one row per grid entry (or global zone), so
 # that a candidate costs one cache line: the zone's box grown by its buffer, its scale
-# factor, category (-1: every subject) and zone index.
+# factor, category (-1: every subject), zone index, and on levels 1.. the first cell of
+# the zone's range (ix * 2**26 + iy; -1 in level 0, in big-zone rows and in global_rec).
 CAND_X0 = 0
 CAND_Y0 = 1
 CAND_X1 = 2
@@ -623,16 +682,16 @@ CAND_Y1 = 3
 CAND_K = 4
 CAND_CAT = 5
 CAND_ZONE = 6
+CAND_FIRST = 7
 CAND_COLUMNS = 8
+_FIRST_SHIFT = 67_108_864  # 2**26
 
 
 @njit(**{**NJIT_NO_NRT, "inline": "always"})
-def _global_entry(use_all: bool, q: int, sc: int, px: float, py: float, acc: float, cell_rec: np.ndarray,
-                  global_rec: np.ndarray) -> int:
-    """The zone of candidate entry q (of the grid cell, or of every global zone with
-    ``use_all``), or -1 when it does not apply to this fix: another category, or the fix
-    lies farther than its accuracy (times the zone's scale) from the grown box."""
-    rec = global_rec if use_all else cell_rec
+def _candidate(rec: np.ndarray, q: int, sc: int, px: float, py: float, acc: float) -> int:
+    """The zone of candidate row q, or -1 when it does not apply to this fix: another
+    category, or the fix lies farther than its accuracy (times the row's factor) from
+    the grown box."""
     cat = int(rec[q, CAND_CAT])
     if cat >= 0 and cat != sc:
         return -1
@@ -643,9 +702,65 @@ def _global_entry(use_all: bool, q: int, sc: int, px: float, py: float, acc: flo
 
 
 @njit(**{**NJIT_NO_NRT, "inline": "always"})
+def _global_candidates(write: bool, pz: np.ndarray, o: int, sc: int, px: float, py: float, acc: float,
+                       grid: np.ndarray, hash_keys: np.ndarray, hash_vals: np.ndarray, cell_off: np.ndarray,
+                       cell_rec: np.ndarray, global_rec: np.ndarray) -> int:
+    """The global zones a fix may touch (category ``sc``): their number, and with ``write``
+    their indices into pz[o:], in the index's order (see the note above G_X0)."""
+    c = 0
+    level = -1
+    for v in range(grid.shape[0]):
+        if acc <= grid[v, G_REACH]:
+            level = v
+            break
+    if level < 0:
+        for q in range(global_rec.shape[0]):
+            z = _candidate(global_rec, q, sc, px, py, acc)
+            if z >= 0:
+                if write:
+                    pz[o + c] = z
+                c += 1
+        return c
+    x0 = grid[level, G_X0]
+    y0 = grid[level, G_Y0]
+    cell = grid[level, G_CELL]
+    if level == 0:
+        qx0 = int(math.floor((px - x0) / cell))
+        qy0 = int(math.floor((py - y0) / cell))
+        qx1 = qx0
+        qy1 = qy0
+    else:
+        r = acc * grid[level, G_KQ] + 1.0
+        qx0 = max(0, int(math.floor((px - r - x0) / cell)))
+        qy0 = max(0, int(math.floor((py - r - y0) / cell)))
+        qx1 = min(int(grid[level, G_NX]) - 1, int(math.floor((px + r - x0) / cell)))
+        qy1 = min(int(grid[level, G_NY]) - 1, int(math.floor((py + r - y0) / cell)))
+    for iy in range(qy0, qy1 + 1):
+        for ix in range(qx0, qx1 + 1):
+            lo, hi = _cell_lookup(grid, level, ix, iy, hash_keys, hash_vals, cell_off)
+            for q in range(lo, hi):
+                if level > 0:
+                    first = int(cell_rec[q, CAND_FIRST])
+                    if ix != max(first // _FIRST_SHIFT, qx0) or iy != max(first % _FIRST_SHIFT, qy0):
+                        continue  # reported in the first visited cell that lists it
+                z = _candidate(cell_rec, q, sc, px, py, acc)
+                if z >= 0:
+                    if write:
+                        pz[o + c] = z
+                    c += 1
+    for q in range(int(grid[level, G_BIG_LO]), int(grid[level, G_BIG_HI])):
+        z = _candidate(cell_rec, q, sc, px, py, acc)
+        if z >= 0:
+            if write:
+                pz[o + c] = z
+            c += 1
+    return c
+
+
+@njit(**{**NJIT_NO_NRT, "inline": "always"})
 def _count_fix(s: int, px: float, py: float, acc: float, subj_zone_off: np.ndarray, subj_cat: np.ndarray,
-               n_global_all: int, grid: np.ndarray, grid_margin_m: float, cell_off: np.ndarray, cell_rec: np.ndarray,
-               global_rec: np.ndarray) -> int:
+               n_global_all: int, grid: np.ndarray, hash_keys: np.ndarray, hash_vals: np.ndarray,
+               cell_off: np.ndarray, cell_rec: np.ndarray, global_rec: np.ndarray, dummy: np.ndarray) -> int:
     """How many pairs fix (s, p, acc) has: its subject's zones and the global candidates."""
     if s < 0:
         return 0
@@ -653,11 +768,8 @@ def _count_fix(s: int, px: float, py: float, acc: float, subj_zone_off: np.ndarr
     sc = subj_cat[s]
     if sc < 0 and n_global_all == 0:
         return c  # no category, and every global zone belongs to one
-    use_all, lo, hi = _global_span(grid, cell_off, global_rec.shape[0], grid_margin_m, px, py, acc)
-    for q in range(lo, hi):
-        if _global_entry(use_all, q, sc, px, py, acc, cell_rec, global_rec) >= 0:
-            c += 1
-    return c
+    return c + _global_candidates(False, dummy, 0, sc, px, py, acc, grid, hash_keys, hash_vals, cell_off, cell_rec,
+                                  global_rec)
 
 
 @njit(**{**NJIT_NO_NRT, "inline": "always"})
@@ -691,7 +803,8 @@ def _fill_slots(zs, exact: bool, j0: int, j1: int, fix_f: np.ndarray, fix_i: np.
     exc_off = zs.exc_off
     exc = zs.exc
     grid = zs.grid
-    grid_margin_m = zs.grid_margin_m
+    hash_keys = zs.hash_keys
+    hash_vals = zs.hash_vals
     cell_off = zs.cell_off
     cell_rec = zs.cell_rec
     global_rec = zs.global_rec
@@ -732,18 +845,14 @@ def _fill_slots(zs, exact: bool, j0: int, j1: int, fix_f: np.ndarray, fix_i: np.
             o += 1
         if o == off[j + 1]:
             continue  # pass 1 counted no global candidate for this fix: nothing to scan
-        sc = subj_cat[s]
-        use_all, lo, hi = _global_span(grid, cell_off, global_rec.shape[0], grid_margin_m, px, py, acc)
-        for q in range(lo, hi):
-            z = _global_entry(use_all, q, sc, px, py, acc, cell_rec, global_rec)
-            if z >= 0:
-                pz[o] = z
-                state, dist = _pair_state(z, px, py, acc, t, active, e0, e1, exact, exc, rec, raster, win, tz_off, tz_at,
-                                          tz_val, vx, vy, slab_off, slab_seg, shape, circle, zone_ring_off, ring_off)
-                pst[o] = state
-                if exact:
-                    pd[o] = dist
-                o += 1
+        o_end = o + _global_candidates(True, pz, o, subj_cat[s], px, py, acc, grid, hash_keys, hash_vals, cell_off,
+                                       cell_rec, global_rec)
+        for q in range(o, o_end):
+            state, dist = _pair_state(pz[q], px, py, acc, t, active, e0, e1, exact, exc, rec, raster, win, tz_off, tz_at,
+                                      tz_val, vx, vy, slab_off, slab_seg, shape, circle, zone_ring_off, ring_off)
+            pst[q] = state
+            if exact:
+                pd[q] = dist
 
 
 # slots per task of the batch passes: small enough to balance two threads, large enough
@@ -781,10 +890,12 @@ def group_fixes(x, y, acc, subj, t, lonlat, zs, key_count, rank, xs, ys, fix_f, 
     subj_cat = zs.subj_cat
     n_global_all = zs.n_global_all
     grid = zs.grid
-    grid_margin_m = zs.grid_margin_m
+    hash_keys = zs.hash_keys
+    hash_vals = zs.hash_vals
     cell_off = zs.cell_off
     cell_rec = zs.cell_rec
     global_rec = zs.global_rec
+    dummy = np.empty(0, dtype=np.int32)
     key_count[:] = 0
     for i in range(n):
         key_count[subj[i] + 2] += 1
@@ -800,8 +911,8 @@ def group_fixes(x, y, acc, subj, t, lonlat, zs, key_count, rank, xs, ys, fix_f, 
         px = xs[i]
         py = ys[i]
         s = subj[i]
-        c = _count_fix(s, px, py, acc[i], subj_zone_off, subj_cat, n_global_all, grid, grid_margin_m, cell_off,
-                       cell_rec, global_rec)
+        c = _count_fix(s, px, py, acc[i], subj_zone_off, subj_cat, n_global_all, grid, hash_keys, hash_vals, cell_off,
+                       cell_rec, global_rec, dummy)
         fix_count[i] = c
         j = rank[i]
         fix_f[j, 0] = px
@@ -856,14 +967,15 @@ def evaluate_serial(x, y, acc, subj, t, exact, lonlat, n_subjects, zs):  # type:
     fix_count = np.empty(n, dtype=np.int32)
     off = np.empty(n + 1, dtype=np.int64)
     off[0] = 0
+    pz_dummy = np.empty(0, dtype=np.int32)
     for i in range(n):
         if lonlat:
             px, py = fix_forward(x[i], y[i])
         else:
             px = x[i]
             py = y[i]
-        c = _count_fix(subj[i], px, py, acc[i], zs.subj_zone_off, zs.subj_cat, zs.n_global_all, zs.grid,
-                       zs.grid_margin_m, zs.cell_off, zs.cell_rec, zs.global_rec)
+        c = _count_fix(subj[i], px, py, acc[i], zs.subj_zone_off, zs.subj_cat, zs.n_global_all, zs.grid, zs.hash_keys,
+                       zs.hash_vals, zs.cell_off, zs.cell_rec, zs.global_rec, pz_dummy)
         fix_count[i] = c
         off[i + 1] = off[i] + c
         fix_f[i, 0] = px
@@ -1042,3 +1154,18 @@ def path_candidate_pairs(subj, x0, y0, x1, y1, zone_kind, glob, zs):  # type: ig
             if phase == 0:
                 counts[i + 1] = c
     return seg_out, zone_out
+
+
+@njit(**NJIT)
+def build_cell_hash(keys: np.ndarray, first_cell: int, mask: int) -> tuple[np.ndarray, np.ndarray]:
+    """The open-addressing table (linear probing, key -1: empty) of one grid level: cell
+    key -> cell number (first_cell + position in ``keys``)."""
+    hk = np.full(mask + 1, -1, dtype=np.int64)
+    hv = np.zeros(mask + 1, dtype=np.int64)
+    for c in range(keys.shape[0]):
+        h = _cell_hash(keys[c], mask)
+        while hk[h] >= 0:
+            h = (h + 1) & mask
+        hk[h] = keys[c]
+        hv[h] = first_cell + c
+    return hk, hv

@@ -33,9 +33,10 @@ from geofence.zones import (
 
 DEFAULT_TIMEZONE = "Asia/Tashkent"
 GRID_CELL_M = 500.0
-# Fixes whose accuracy is worse than this are checked against every global zone
-# instead of their grid cell (rare for GPS fixes; cell-tower fixes take that path).
+# Fixes whose accuracy is within this margin read one cell of the finest grid level;
+# worse ones (cell-tower fixes) read the coarser levels (see the note above K.G_X0).
 GRID_MARGIN_M = 200.0
+GRID_LEVEL_CELLS_M = tuple(1000.0 * 2.0**i for i in range(11))  # 1 km .. 1,024 km
 _TZ_TABLE_YEARS = (1800, 2500)  # the kernel reads later instants 400 years earlier (K.TZ_TABLE_END_S)
 # Each polygon zone is cut into horizontal slabs of about this many segments (at most
 # MAX_SLABS_PER_ZONE), so a fix reads a few segments of the outline instead of all.
@@ -51,8 +52,8 @@ ZoneArrays = namedtuple(
     [
         "shape", "bbox", "circle", "slab_off", "slab_seg", "zone_ring_off", "ring_off", "vx", "vy", "zone_k",
         "win", "tz_off", "tz_at", "tz_val", "subj_term", "subj_cat", "exc_off", "exc",
-        "subj_zone_off", "subj_zone_ids", "zone_cat", "grid", "grid_margin_m", "cell_off", "global_ids",
-        "n_global_all", "zone_rec", "raster", "cell_rec", "global_rec",
+        "subj_zone_off", "subj_zone_ids", "zone_cat", "grid", "cell_off", "global_ids",
+        "n_global_all", "zone_rec", "raster", "cell_rec", "global_rec", "hash_keys", "hash_vals",
     ],
 )
 
@@ -65,7 +66,8 @@ class ZoneSet:
     zone_ids: tuple[str, ...]
     zone_kind: np.ndarray  # int8: 0 inclusion, 1 exclusion (public: see also geofence.zone_is_exclusion)
     subject_index: dict[str, int]
-    zones: tuple[ZoneSpec, ...]
+    # (the input ZoneSpecs are not kept: evaluation reads only the arrays, and the specs
+    # with their GeoJSON lists cost more memory than the arrays; issue 15)
     # compiled kernel entry points for this zone set's argument types (see geofence._dispatch)
     entries: dict[Hashable, Callable[..., Any]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -275,7 +277,8 @@ def compile_zones(
         raise ZoneGeometryError("-", "too many vertices in one zone set (2**31)")
     zone_slab_off, slab_h, slab_off, slab_seg = K.build_slabs(
         shape, bbox, zone_ring_off, ring_off, vy, SEGMENTS_PER_SLAB, MAX_SLABS_PER_ZONE)
-    grid, cell_off, cell_zones = _build_grid(global_ids, bbox, reach_k, zone_buffer, grid_cell_m, grid_margin_m)
+    grid, hash_keys, hash_vals, cell_off, cell_zones, cell_first = _build_grid(global_ids, bbox, reach_k, zone_buffer,
+                                                                                grid_cell_m, grid_margin_m)
     gids = np.asarray(global_ids, dtype=np.int32)
     grown = bbox + np.outer(zone_buffer * reach_k, [-1.0, -1.0, 1.0, 1.0])  # box grown by the zone buffer
     core = K.zone_cores(shape, bbox, zone_ring_off, ring_off, vx, vy)
@@ -293,17 +296,17 @@ def compile_zones(
         win=np.ascontiguousarray(win), tz_off=tz_off, tz_at=tz_at, tz_val=tz_val,
         subj_term=np.ascontiguousarray(subj_term), subj_cat=subj_cat, exc_off=exc_off,
         exc=np.ascontiguousarray(exc), subj_zone_off=subj_zone_off, subj_zone_ids=subj_zone_ids,
-        zone_cat=zone_cat, grid=grid, grid_margin_m=float(grid_margin_m), cell_off=cell_off, global_ids=gids,
+        zone_cat=zone_cat, grid=grid, cell_off=cell_off, global_ids=gids,
         n_global_all=int((zone_cat[gids] < 0).sum()),
-        zone_rec=zone_rec, raster=raster, cell_rec=_candidate_rows(cell_zones, grown, reach_k, zone_cat),
-        global_rec=_candidate_rows(gids, grown, reach_k, zone_cat),
+        zone_rec=zone_rec, raster=raster, cell_rec=_candidate_rows(cell_zones, grown, reach_k, zone_cat, cell_first),
+        global_rec=_candidate_rows(gids, grown, reach_k, zone_cat, np.full(gids.shape[0], -1.0)),
+        hash_keys=hash_keys, hash_vals=hash_vals,
     )
     return ZoneSet(
         arrays=arrays,
         zone_ids=tuple(z.zone_id for z in zones),
         zone_kind=zone_kind,
         subject_index=subject_index,
-        zones=tuple(zones),
     )
 
 
@@ -341,46 +344,103 @@ def _zone_records(
     return rec, raster
 
 
-def _candidate_rows(zones: np.ndarray, grown: np.ndarray, zone_k: np.ndarray, zone_cat: np.ndarray) -> np.ndarray:
-    """One ``K.CAND_*`` row per listed global zone: grown box, scale factor, category, zone."""
+def _candidate_rows(zones: np.ndarray, grown: np.ndarray, zone_k: np.ndarray, zone_cat: np.ndarray,
+                    first: np.ndarray) -> np.ndarray:
+    """One ``K.CAND_*`` row per listed global zone: grown box, scale factor, category, zone,
+    first cell."""
     rows = np.zeros((zones.shape[0], K.CAND_COLUMNS))
     rows[:, K.CAND_X0:K.CAND_Y1 + 1] = grown[zones]
     rows[:, K.CAND_K] = zone_k[zones]
     rows[:, K.CAND_CAT] = zone_cat[zones]
     rows[:, K.CAND_ZONE] = zones
+    rows[:, K.CAND_FIRST] = first
     return rows
 
 
 def _build_grid(
-    global_ids: list[int], bbox: np.ndarray, zone_k: np.ndarray, zone_buffer: np.ndarray,
+    global_ids: list[int], bbox: np.ndarray, reach_k: np.ndarray, zone_buffer: np.ndarray,
     cell_m: float, margin_m: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Uniform grid over the global zones: each zone is listed in every cell its box,
-    grown by (margin + buffer) * k, touches."""
-    if not global_ids:
-        return np.array([0.0, 0.0, cell_m, 0.0, 0.0]), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
-    ids = np.asarray(global_ids)
-    grow = (margin_m + zone_buffer[ids]) * zone_k[ids] + 1.0
-    lo_x = bbox[ids, 0] - grow
-    lo_y = bbox[ids, 1] - grow
-    hi_x = bbox[ids, 2] + grow
-    hi_y = bbox[ids, 3] + grow
-    x0 = math.floor(lo_x.min() / cell_m) * cell_m
-    y0 = math.floor(lo_y.min() / cell_m) * cell_m
-    nx = int(math.floor((hi_x.max() - x0) / cell_m)) + 1
-    ny = int(math.floor((hi_y.max() - y0) / cell_m)) + 1
-    cells: list[list[int]] = [[] for _ in range(nx * ny)]
-    ix0 = np.floor((lo_x - x0) / cell_m).astype(np.int64)
-    ix1 = np.floor((hi_x - x0) / cell_m).astype(np.int64)
-    iy0 = np.floor((lo_y - y0) / cell_m).astype(np.int64)
-    iy1 = np.floor((hi_y - y0) / cell_m).astype(np.int64)
-    for q, z in enumerate(ids):
-        for iy in range(iy0[q], iy1[q] + 1):
-            base = iy * nx
-            for ix in range(ix0[q], ix1[q] + 1):
-                cells[base + ix].append(int(z))
-    cell_off, cell_zones = _csr(cells)
-    return np.array([x0, y0, cell_m, float(nx), float(ny)]), cell_off, cell_zones
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The sparse, multi-level global-zone index (see the note above ``K.G_X0``): the
+    ``grid`` rows, the levels' hash tables (keys, cell numbers), the cells' entry offsets,
+    and per entry the zone and its first cell (``K.CAND_FIRST``)."""
+    ids = np.asarray(global_ids, dtype=np.int64)
+    kq = float(reach_k[ids].max()) if ids.size else 1.0
+    levels = [(cell_m, margin_m)] + [(c, 0.0) for c in GRID_LEVEL_CELLS_M]
+    grid = np.zeros((len(levels), K.G_COLUMNS))
+    hash_keys: list[np.ndarray] = []
+    hash_vals: list[np.ndarray] = []
+    offs: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
+    zones: list[np.ndarray] = []
+    firsts: list[np.ndarray] = []
+    n_cells = 0
+    n_entries = 0
+    hoff = 0
+    for level, (c, m) in enumerate(levels):
+        row = grid[level]
+        row[K.G_CELL] = c
+        row[K.G_KQ] = kq
+        # level 0: a fix within the margin reads its own cell; above: the accuracy square
+        # (times kq, plus a metre) spans at most three cells per axis
+        row[K.G_REACH] = m if level == 0 else (c - 1.0 - 1e-6 * c) / kq
+        if ids.size == 0:
+            keys = np.zeros(0, dtype=np.int64)
+            entry_q = np.zeros(0, dtype=np.int64)
+            first = np.zeros(0, dtype=np.int64)
+            big_q = np.zeros(0, dtype=np.int64)
+            cell_counts = np.zeros(0, dtype=np.int64)
+        else:
+            grow = (m + zone_buffer[ids]) * reach_k[ids] + 1.0
+            lo_x = bbox[ids, 0] - grow
+            lo_y = bbox[ids, 1] - grow
+            hi_x = bbox[ids, 2] + grow
+            hi_y = bbox[ids, 3] + grow
+            row[K.G_X0] = x0 = math.floor(lo_x.min() / c) * c
+            row[K.G_Y0] = y0 = math.floor(lo_y.min() / c) * c
+            ix0 = np.floor((lo_x - x0) / c).astype(np.int64)
+            ix1 = np.floor((hi_x - x0) / c).astype(np.int64)
+            iy0 = np.floor((lo_y - y0) / c).astype(np.int64)
+            iy1 = np.floor((hi_y - y0) / c).astype(np.int64)
+            row[K.G_NX] = nx = int(ix1.max()) + 1
+            row[K.G_NY] = ny = int(iy1.max()) + 1
+            if max(nx, ny) >= 2**26:
+                raise ZoneGeometryError("-", "global zones too far apart for the grid (2**26 cells per axis)")
+            w = ix1 - ix0 + 1
+            h = iy1 - iy0 + 1
+            big = np.maximum(w, h) > K.GRID_MAX_SPAN
+            small = np.flatnonzero(~big)
+            big_q = np.flatnonzero(big)
+            counts = w[small] * h[small]
+            q = np.repeat(small, counts)  # position in ids of each (zone, cell) entry
+            local = np.arange(q.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+            cx = ix0[q] + local % w[q]
+            cy = iy0[q] + local // w[q]
+            key = cx * 4_294_967_296 + cy
+            order = np.lexsort((q, key))  # by cell, then in zone order
+            key = key[order]
+            entry_q = q[order]
+            first = (ix0[entry_q] * 67_108_864 + iy0[entry_q]) if level > 0 else np.full(entry_q.shape[0], -1)
+            keys, starts = np.unique(key, return_index=True)
+            cell_counts = np.diff(np.append(starts, key.shape[0]))
+        mask = 1
+        while mask + 1 < 2 * keys.shape[0]:
+            mask = 2 * mask + 1
+        hk, hv = K.build_cell_hash(keys, n_cells, mask)
+        row[K.G_HOFF] = hoff
+        row[K.G_HMASK] = mask
+        hash_keys.append(hk)
+        hash_vals.append(hv)
+        hoff += mask + 1
+        offs.append(n_entries + np.cumsum(cell_counts))
+        n_cells += keys.shape[0]
+        n_entries += entry_q.shape[0]
+        row[K.G_BIG_LO] = n_entries
+        row[K.G_BIG_HI] = n_entries + big_q.shape[0]
+        n_entries += big_q.shape[0]
+        zones += [ids[entry_q], ids[big_q]]
+        firsts += [first, np.full(big_q.shape[0], -1, dtype=np.int64)]
+    return (grid, np.concatenate(hash_keys), np.concatenate(hash_vals), np.concatenate(offs).astype(np.int64),
+            np.concatenate(zones).astype(np.int32), np.concatenate(firsts).astype(np.float64))
 
 
 __all__ = ["DEFAULT_TIMEZONE", "ZoneArrays", "ZoneSet", "compile_zones"]

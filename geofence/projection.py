@@ -15,7 +15,14 @@ distance by at most 0.03 m up to 2 km (measured 0.024 m), 0.2 m up to 5 km (meas
 0.15 m) and 20 m up to 50 km (measured 15 m). The error grows with the square of the
 distance because ``k`` changes along it; the distances that decide a state (accuracy
 radius plus buffer, from a fix to a zone boundary) are a few hundred metres, where it
-is below 2 mm. Zone geometry is projected with pyproj; fixes are projected by
+is below 2 mm. That holds for polygons, decided in this frame (edges straight in it,
+margins of (accuracy + buffer) * k at the zone's mid-latitude; the ground error of a
+margin m is about |d ln k / d rho| * (half the zone's height + m) * m, with
+|d ln k / d rho| <= 2.9e-8 per metre between 30 and 50 N: 2 mm for a 1 km zone and a
+100 m margin, 0.15 m for a 100 km zone). It does not hold for circles, where the deciding
+distance is the radius: circles are decided in ground metres against the geodesic (see
+``CIRCLE_FRAME_M`` in geofence._kernels), and zones outside the served region are refused
+(``geofence.zones.SUPPORTED_REGION``). Zone geometry is projected with pyproj; fixes are projected by
 a numba port of the same ellipsoidal formulas (Snyder, "Map Projections", eq. 15-1..15-9),
 which agrees with pyproj to better than 1 micrometre there (measured 5e-9 m), and
 inside a band around the country by polynomials that vectorize (measured 7e-9 m; see

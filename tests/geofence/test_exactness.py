@@ -193,3 +193,23 @@ def test_bad_input_is_refused_at_the_door() -> None:
         with pytest.raises(EvaluationInputError) as info:
             evaluate(zs, *args)
         assert info.value.argument == argument
+
+
+@pytest.mark.parametrize("kind", ["exclusion", "inclusion"])
+def test_poor_accuracy_fixes_match_the_reference(kind: str) -> None:
+    """Cell fixes (accuracy 300-1,500 m, larger than most zones) within 3 km of the zones:
+    the box bounds that decide most of them give the twin's answers."""
+    rng, zones, zs = _zone_set(seed=17, n_zones=40, kind=kind)
+    a = zs.arrays
+    for z, spec in enumerate(zones):
+        cx, cy = (a.bbox[z, 0] + a.bbox[z, 2]) / 2, (a.bbox[z, 1] + a.bbox[z, 3]) / 2
+        r = np.sqrt(rng.uniform(0, 1, 3000)) * 3000.0
+        ang = rng.uniform(0, 2 * np.pi, r.shape[0])
+        x, y = cx + r * np.cos(ang), cy + r * np.sin(ang)
+        acc = rng.uniform(300.0, 1500.0, x.shape[0])
+        ev = evaluate_xy(zs, x, y, acc, np.zeros(x.shape[0], np.int32), np.zeros(x.shape[0], np.int64))
+        got = ev.by_fix(ev.pair_state, len(zones))[:, z]
+        want = reference.classify(spec, x, y, acc)
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, (spec.zone_id, x[bad[:5]], y[bad[:5]], acc[bad[:5]], got[bad[:5]], want[bad[:5]])
+        assert len(set(want.tolist())) >= 2
