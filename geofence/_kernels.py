@@ -1029,18 +1029,80 @@ def segments_intersect(ax: float, ay: float, bx: float, by: float,
             or (d3 == 0 and _on_segment(ax, ay, bx, by, cx, cy)) or (d4 == 0 and _on_segment(ax, ay, bx, by, dx, dy)))
 
 
+@njit(**NJIT_NO_NRT)
+def _path_meets_circle(ax: float, ay: float, bx: float, by: float, cx: float, cy: float, r: float, kc: float,
+                       clon: float, clat: float) -> bool:
+    """Whether the frame segment a-b comes within ground radius r of the circle's centre
+    (geodesic distance). With both ends within CIRCLE_FRAME_M of the centre: the frame's
+    nearest distance D* decides when D*/k_c is beyond E1's bound of r (G >= D/k_c - E1(D)
+    grows with D there, so no point of the segment is nearer); otherwise the minimum of E2
+    along the segment (golden-section search: the distance to a point along a line is
+    unimodal) decides beyond E2's bound, and the geodesic at that minimum decides the
+    rest. Longer segments: the frame's circle of radius r * k_c."""
+    ds = segment_distance(cx, cy, ax, ay, bx, by)
+    da = math.hypot(ax - cx, ay - cy)
+    db = math.hypot(bx - cx, by - cy)
+    dmax = max(da, db)
+    if dmax > CIRCLE_FRAME_M:
+        return ds <= r * kc
+    e1 = E1_COEF * ds * ds + EST_ABS_M
+    if ds / kc - e1 > r:
+        return False
+    if ds / kc + e1 <= r:
+        return True
+    e2 = E2_COEF * dmax * dmax * dmax + EST_ABS_M
+    lo = 0.0
+    hi = 1.0
+    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
+    t1 = hi - inv_phi * (hi - lo)
+    t2 = lo + inv_phi * (hi - lo)
+    g1 = _ground_at(ax, ay, bx, by, t1, cx, cy, kc)
+    g2 = _ground_at(ax, ay, bx, by, t2, cx, cy, kc)
+    for _ in range(80):
+        if g1 <= g2:
+            hi = t2
+            t2 = t1
+            g2 = g1
+            t1 = hi - inv_phi * (hi - lo)
+            g1 = _ground_at(ax, ay, bx, by, t1, cx, cy, kc)
+        else:
+            lo = t1
+            t1 = t2
+            g1 = g2
+            t2 = lo + inv_phi * (hi - lo)
+            g2 = _ground_at(ax, ay, bx, by, t2, cx, cy, kc)
+    t = t1 if g1 <= g2 else t2
+    g = min(g1, g2, _ground_at(ax, ay, bx, by, 0.0, cx, cy, kc), _ground_at(ax, ay, bx, by, 1.0, cx, cy, kc))
+    if g + e2 <= r:
+        return True
+    if g - e2 > r:
+        return False
+    lon, lat = lcc_inverse(ax + t * (bx - ax), ay + t * (by - ay))
+    return geodesic_m(clon, clat, lon, lat) <= r
+
+
+@njit(**NJIT_NO_NRT)
+def _ground_at(ax: float, ay: float, bx: float, by: float, t: float, cx: float, cy: float, kc: float) -> float:
+    """E2 from the centre to the point a + t (b - a); +inf where E2 has no value."""
+    px = ax + t * (bx - ax)
+    py = ay + t * (by - ay)
+    g = simpson_ground_m(px, py, cx, cy, math.hypot(px - cx, py - cy), kc)
+    return np.inf if math.isnan(g) else g
+
+
 @njit(**NJIT)
 def path_hits(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, zone: np.ndarray, zs) -> np.ndarray:  # type: ignore[no-untyped-def]
     """For each path segment (x0, y0)-(x1, y1), whether it meets zone[i] (closed zone:
     boundary included). Polygon: an end inside, or an edge crossed; circle: the segment
-    comes within the radius of the centre."""
+    comes within the radius (ground metres) of the centre."""
     n = x0.shape[0]
     out = np.zeros(n, dtype=np.bool_)
     for i in range(n):
         z = zone[i]
         if zs.shape[z] == SHAPE_CIRCLE:
-            out[i] = segment_distance(zs.circle[z, 0], zs.circle[z, 1], x0[i], y0[i], x1[i], y1[i]) <= (
-                zs.circle[z, 2] * zs.circle[z, 3])
+            c = zs.circle
+            out[i] = _path_meets_circle(x0[i], y0[i], x1[i], y1[i], c[z, 0], c[z, 1], c[z, 2], c[z, 3], c[z, 4],
+                                        c[z, 5])
             continue
         b = zs.bbox
         if (max(x0[i], x1[i]) < b[z, 0] or min(x0[i], x1[i]) > b[z, 2]

@@ -36,8 +36,10 @@ class Evaluation(NamedTuple):
     subject's zone order; global zones are listed where they are candidates, and a
     global zone that is not listed is OUTSIDE. ``pair_distance``, only when
     ``exact_distance`` was asked for (else None), is the signed distance to the zone
-    boundary in ground metres (projected distance / the zone's scale factor; negative
-    inside).
+    boundary in ground metres, negative inside: for a polygon the frame distance divided
+    by the zone's scale factor, for a circle the geodesic distance to its centre minus
+    its radius (within K.E2_COEF * D**3 + 1e-6 m, D the distance to the centre: 1 um at
+    1 km, 4 cm at 100 km; exact where the estimate could not decide the state).
     """
 
     fix_start: np.ndarray
@@ -213,7 +215,10 @@ def locate(zone_set: ZoneSet, zone: int, x: np.ndarray, y: np.ndarray) -> np.nda
 def path_crosses(zone_set: ZoneSet, lon0: np.ndarray, lat0: np.ndarray, lon1: np.ndarray, lat1: np.ndarray,
                  zone: np.ndarray) -> np.ndarray:
     """Whether the straight path between two fixes (WGS84) meets zone[i] (boundary
-    included): the test for a drive through an exclusion zone between sparse fixes."""
+    included): the test for a drive through an exclusion zone between sparse fixes. The
+    path is straight in the evaluation frame; a circle is met when a point of it is within
+    the radius of the centre by the geodesic (see ``K._path_meets_circle``; paths longer
+    than K.CIRCLE_FRAME_M from the centre use the frame's circle of radius r * k)."""
     lon0_a = _as_array("lon0", lon0, np.float64, None)
     n = lon0_a.shape[0]
     zone_a = _as_array("zone", zone, np.int64, n)

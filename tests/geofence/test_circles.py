@@ -104,3 +104,57 @@ def test_a_far_fix_and_a_huge_accuracy_are_decided_on_the_ellipsoid() -> None:
         ev = evaluate(zs, np.asarray(flon), np.asarray(flat), acc, np.zeros(4, np.int32), np.zeros(4, np.int64),
                       exact_distance=exact)
         assert ev.pair_state.tolist() == _states(np.asarray(g), 1000.0, acc).tolist() == [0, 0, 2, 0]
+
+
+_INVERSE = pyproj.Transformer.from_crs(pyproj.CRS.from_proj4(
+    "+proj=lcc +lat_1=38.5 +lat_2=44.5 +lat_0=41 +lon_0=64.5 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"),
+    "EPSG:4326", always_xy=True)
+
+
+@pytest.mark.parametrize("site", ["Termez", "Muynak"])
+def test_path_crossing_meets_circles_by_the_geodesic(site: str) -> None:
+    """A path (straight in the frame) meets a circle when one of its points is within the
+    radius by the geodesic: against 20,001 points sampled along each path, for circles of
+    100 m to 100 km and paths that pass near the boundary (within 1.5 radii, many within
+    a metre), skipping only those whose sampled minimum is within its sampling error."""
+    from geofence import path_crosses
+    from geofence.projection import lcc_inverse
+
+    rng = np.random.default_rng(7 if site == "Termez" else 8)
+    lon, lat = SITES[site]
+    compared = 0
+    for r in (100.0, 5_000.0, 50_000.0, MAX_RADIUS_M):
+        zs = compile_zones([ZoneSpec("c", "exclusion", {"type": "Point", "coordinates": [lon, lat]}, radius_m=r,
+                                     subject_id="s")], [SubjectRules("s")])
+        cx, cy = zs.arrays.circle[0, 0], zs.arrays.circle[0, 1]
+        k = zs.arrays.circle[0, 3]
+        n = 150
+        # lines at frame distance r * k * (1 + delta) from the centre, in random directions
+        delta = np.concatenate([rng.uniform(-0.5, 0.5, n // 3), rng.normal(0, 1e-4, n // 3),
+                                rng.normal(0, 2e-6 * 1e5 / r, n - 2 * (n // 3))])
+        ang = rng.uniform(0, 2 * np.pi, n)
+        px, py = cx + r * k * (1 + delta) * np.cos(ang), cy + r * k * (1 + delta) * np.sin(ang)
+        half = r * k * rng.uniform(0.2, 1.5, n)
+        shift = rng.uniform(-0.8, 0.8, n) * half
+        ux, uy = -np.sin(ang), np.cos(ang)
+        x0, y0 = px + (shift - half) * ux, py + (shift - half) * uy
+        x1, y1 = px + (shift + half) * ux, py + (shift + half) * uy
+        ends = np.array([lcc_inverse(a, b) for a, b in zip(np.r_[x0, x1], np.r_[y0, y1], strict=True)])
+        got = path_crosses(zs, ends[:n, 0], ends[:n, 1], ends[n:, 0], ends[n:, 1], np.zeros(n, np.int64))
+        from geofence import project
+
+        fx0, fy0 = project(ends[:n, 0], ends[:n, 1])
+        fx1, fy1 = project(ends[n:, 0], ends[n:, 1])
+        t = np.linspace(0.0, 1.0, 20_001)
+        for i in range(n):
+            sx, sy = fx0[i] + t * (fx1[i] - fx0[i]), fy0[i] + t * (fy1[i] - fy0[i])
+            slon, slat = _INVERSE.transform(sx, sy)
+            _, _, g = GEOD.inv(np.full(t.shape[0], lon), np.full(t.shape[0], lat), slon, slat)
+            g = np.asarray(g)
+            spacing = 2.0 * half[i] / 20_000
+            tol = spacing * spacing / r + 1e-4  # the sampled minimum's error, with room for rounding
+            if abs(g.min() - r) <= tol:
+                continue
+            assert bool(got[i]) == bool(g.min() <= r), (site, r, i, g.min() - r)
+            compared += 1
+    assert compared > 500

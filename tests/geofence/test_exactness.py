@@ -166,9 +166,10 @@ def test_path_crossing_matches_shapely_intersects() -> None:
         else:
             want = shapely.intersects(lines, geom)
         if zones[z].geometry["type"] == "Point":
-            # the radius scale factor is computed independently on each side (~1e-11 relative)
+            # circles are met by the geodesic (tests/geofence/test_circles.py), which this
+            # frame twin follows to a few millimetres at these radii (50-1,000 m)
             d = shapely.distance(lines, geom) - float(zones[z].radius_m or 0) * k
-            keep = np.abs(d) > 1e-6
+            keep = np.abs(d) > 0.05
             np.testing.assert_array_equal(got[sel][keep], want[keep])
         else:
             np.testing.assert_array_equal(got[sel], want)
