@@ -146,6 +146,9 @@ async def record_attempt(conn: Conn, *, username: str, remote_addr: str | None, 
     if success:
         await conn.execute("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = %s", (account_id,))
         return None
+    # a lock that has run out starts the count afresh (else one more slip would re-lock)
+    await conn.execute("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = %s"
+                       " AND locked_until <= now()", (account_id,))
     row = await _one(
         conn, "UPDATE accounts SET failed_logins = failed_logins + 1, locked_until = CASE WHEN failed_logins + 1 >= %s"
         " THEN now() + %s * interval '1 second' ELSE locked_until END WHERE id = %s RETURNING locked_until",
