@@ -70,3 +70,11 @@ def test_browser_stream_cookie_and_roles(database_url: str) -> None:
         make_account(c, "aud", "auditor")
         assert c.get("/feed", headers=bearer(login(c, "aud")["access_token"])).status_code == 403
         assert c.get("/feed", headers={**off, "Last-Event-ID": "x"}).status_code == 422
+
+
+def test_the_dashboard_signs_in_with_a_password_and_listens_to_the_feed(database_url: str) -> None:
+    with app_client(database_url) as c:
+        html = c.get("/").text
+    assert 'id="username"' in html and 'autocomplete="current-password"' in html and '"/auth/token"' in html
+    assert 'new EventSource("/feed")' in html and '"/auth/stream-token"' in html
+    assert "?token=" not in html and "access_token=" not in html  # no token in a URL
