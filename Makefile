@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PGLITE := .pglite
 PGLITE_STAMP := $(PGLITE)/.installed
 
-.PHONY: run test lint bench-geofence bench-geofence-full broker pglite clean
+.PHONY: run test lint mutation bench-geofence bench-geofence-full broker pglite clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -49,6 +49,16 @@ test: $(STAMP) broker pglite
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# Mutation testing of the rule-bearing modules against the fast pure unit tests
+# (4-11 minutes here; not part of `make test`). Results: docs/mutation.md, `mutmut browse`.
+# mutmut forks a worker per mutant: numba's workqueue threading layer survives a fork,
+# its default OpenMP layer does not (the worker hangs, or GNU OpenMP aborts it).
+mutation: $(STAMP)
+	$(PY) -m pip install -q -e '.[test,mutation]'
+	rm -rf mutants
+	NUMBA_THREADING_LAYER=workqueue $(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
 
 bench-geofence: $(STAMP)
 	$(PY) -m benchmarks.geofence --quick --json bench-results/geofence-quick.json

@@ -11,7 +11,7 @@ from collections import namedtuple
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,6 +78,11 @@ class ZoneSet:
     @property
     def n_subjects(self) -> int:
         return len(self.subject_index)
+
+    @cached_property
+    def global_zone_ids(self) -> frozenset[str]:
+        """The ids of the zones that apply to a category (or everyone), not one subject."""
+        return frozenset(self.zone_ids[int(z)] for z in self.arrays.global_ids)
 
 
 @lru_cache(maxsize=64)

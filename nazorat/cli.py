@@ -45,14 +45,36 @@ def main(argv: list[str] | None = None) -> int:
     up = dbs.add_parser("upgrade", help="apply pending migrations")
     up.add_argument("--database-url")
 
-    sim = sub.add_parser("simulate", help="publish a simulated fleet")
+    sim = sub.add_parser("simulate", help="publish a simulated fleet with ground truth (and verify it)")
     sim.add_argument("--api-url", required=True)
     sim.add_argument("--token", help="API token (env NAZORAT_API_TOKEN)")
     sim.add_argument("--mqtt-url", required=True)
-    sim.add_argument("--devices", type=int, default=20)
-    sim.add_argument("--interval", type=float, default=1.0)
-    sim.add_argument("--duration", type=float)
+    sim.add_argument("--devices", type=int, default=50, help="devices, victim phones included")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--hours", type=float, default=2.0, help="simulated span (a curfew, then a day)")
+    sim.add_argument("--night-hours", type=float, default=2 / 3, help="the curfew part of the span")
+    sim.add_argument("--duration", type=float, help="wall seconds to replay the span in (default: real time)")
+    sim.add_argument("--scenario-rate", type=float, default=0.01,
+                     help="share of the ankle monitors given each scenario (at least one each)")
+    sim.add_argument("--prefix", default="sim", help="id prefix of the fleet's subjects and devices")
+    sim.add_argument("--truth", type=Path, default=Path("simulate-truth.jsonl"), help="ground-truth file (JSON lines)")
+    sim.add_argument("--verify", action="store_true", help="read the alerts back through the API and score them")
+    sim.add_argument("--report-json", type=Path, help="write the verification summary here")
+    sim.add_argument("--processes", type=int, default=1, help="publisher processes")
+    sim.add_argument("--connections", type=int, default=2, help="shared MQTT connections (without --credentials)")
+    sim.add_argument("--credentials", type=Path,
+                     help="per-device MQTT passwords: 'device<TAB>password' lines, as `nazorat devices credentials` prints")
+    sim.add_argument("--database-url",
+                     help="a compressed replay needs device profiles with compressed thresholds and there is no API"
+                          " route for profiles: with this URL they are written (an operator's step); without it the"
+                          " gps_loss and communication_loss scenarios are left out of a compressed replay")
     sim.add_argument("--no-register", action="store_true")
+
+    ver = sub.add_parser("verify", help="score the alerts of a simulated run against its ground-truth file")
+    ver.add_argument("truth", type=Path)
+    ver.add_argument("--api-url", required=True)
+    ver.add_argument("--token", help="API token (env NAZORAT_API_TOKEN)")
+    ver.add_argument("--json", type=Path, help="write the summary here")
 
     zl = sub.add_parser("zones", help="zone tools")
     zls = zl.add_subparsers(dest="zones_command", required=True)
@@ -111,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "users":
             return accounts_cli.add_user(url, args.name, role=args.role, unit=args.unit, subject=args.subject)
         return accounts_cli.verify_audit(url)
+    if args.command == "verify":
+        return _verify(args, settings)
     if args.command == "devices":
         return _credentials(args, settings)
     if args.command == "zones":
@@ -217,15 +241,75 @@ def _auth_config(settings: Settings, data_dir: Path) -> Any:
     return AuthConfig.from_settings(settings, settings.jwt_secret or stack.load_or_create_secret(data_dir / "jwt-secret"))
 
 
-def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from simulator import build_fleet, publish, register_fleet
+def apply_sim_profiles(database_url: str, plan: Any) -> None:
+    """Write the device profiles a compressed replay needs (``Plan.profiles_needed``) and
+    assign the fleet's devices to them: an operator's step, since the API has no route
+    for profiles. Announced on the registry channel, so running engines reload."""
+    import psycopg
 
-    fleet = build_fleet(args.devices)
-    if not args.no_register:
-        register_fleet(args.api_url, args.token or settings.api_token or "", fleet)
-    sent = asyncio.run(publish(args.mqtt_url, fleet, interval_s=args.interval, duration_s=args.duration))
-    print(f"published {sent} fixes")
+    from telemetry.store.sql import REGISTRY_CHANNEL
+
+    needed = plan.profiles_needed()
+    if not needed:
+        return
+    with psycopg.connect(database_url) as conn:
+        for name, values in needed.items():
+            cols = ", ".join(values)
+            conn.execute(f"INSERT INTO device_profiles (name, {cols}) VALUES (%s, {', '.join(['%s'] * len(values))})"
+                         f" ON CONFLICT (name) DO UPDATE SET ({cols}) = ROW({', '.join('excluded.' + c for c in values)})",
+                         (name, *values.values()))
+            conn.execute("UPDATE devices SET profile = %s WHERE id = ANY(%s)",
+                         (name, [d for d, p in plan.profiles.items() if p == name]))
+        conn.execute(f"NOTIFY {REGISTRY_CHANNEL}")
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator.publisher import print_progress
+    from simulator.run import simulate
+    from simulator.scenarios import SCENARIOS, SimConfig
+
+    span_s = round(args.hours * 3600 / 60) * 60
+    night_s = round(args.night_hours * 3600 / 60) * 60
+    compression = max(1.0, span_s / args.duration) if args.duration else 1.0
+    scenarios: tuple[str, ...] = SCENARIOS
+    if compression > 1 and not args.database_url:
+        scenarios = tuple(s for s in SCENARIOS if s not in ("gps_loss", "communication_loss"))
+        print("compressed replay without --database-url: gps_loss and communication_loss left out", file=sys.stderr)
+    config = SimConfig(devices=args.devices, seed=args.seed, span_s=span_s, night_s=night_s, compression=compression,
+                       prefix=args.prefix, rates=dict.fromkeys(scenarios, args.scenario_rate), scenarios=scenarios)
+    credentials = None
+    if args.credentials:
+        credentials = dict(line.split("\t", 1) for line in args.credentials.read_text().split("\n") if "\t" in line)
+    token = args.token or settings.api_token or ""
+    result = simulate(config, api_url=args.api_url, token=token, mqtt_url=args.mqtt_url, truth_path=args.truth,
+                      credentials=credentials, register_fleet=not args.no_register,
+                      before_publish=(lambda plan: apply_sim_profiles(args.database_url, plan)) if args.database_url
+                      else None, processes=args.processes, connections=args.connections, progress=print_progress,
+                      verify=args.verify)
+    pub = result.published
+    secs = max(0.001, (pub.ended_ms - pub.started_ms) / 1000)
+    print(f"\npublished {pub.messages} messages ({pub.fixes} fixes) in {secs:.1f} s: {pub.messages / secs:.0f} msg/s,"
+          f" {pub.acked} acknowledged, at most {pub.max_lag_s:.2f} s behind schedule; truth in {args.truth}")
+    if result.report is not None:
+        print(result.report.text())
+        if args.report_json:
+            args.report_json.write_text(json.dumps(result.report.summary(), indent=2) + "\n")
+        return 0 if result.report.recall == 1.0 and result.report.false_alerts == 0 else 1
     return 0
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator.registry import Api
+    from simulator.truth import read_truth
+    from simulator.verify import verify
+
+    run, events = read_truth(args.truth)
+    with Api(args.api_url, args.token or settings.api_token or "") as api:
+        report = verify(api, run, events)
+    print(report.text())
+    if args.json:
+        args.json.write_text(json.dumps(report.summary(), indent=2) + "\n")
+    return 0 if report.recall == 1.0 and report.false_alerts == 0 else 1
 
 
 if __name__ == "__main__":

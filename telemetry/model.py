@@ -42,6 +42,7 @@ class Position:
     lon: float
     lat: float
     accuracy_m: float
+    source: str = "gps"  # gps, cell or wifi: only GPS positions may start or end a crossing
 
 
 @dataclass(frozen=True, slots=True)

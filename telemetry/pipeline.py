@@ -140,7 +140,7 @@ def _fix_json(f: Fix) -> bytes:
 
 
 def _position(f: Fix) -> Position:
-    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m)
+    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m, f.source)
 
 
 class Pipeline:

@@ -57,7 +57,6 @@ class RegistrySnapshot:
     links_by_subject: dict[str, list[VictimLink]] = field(default_factory=dict)
     device_profile: dict[str, Profile] = field(default_factory=dict)
     compile_errors: dict[str, str] = field(default_factory=dict)  # zone id -> why it is not evaluated
-    global_zone_ids: frozenset[str] = frozenset()  # evaluated zones that apply to a category, not one subject
 
 
 def _epoch(value: datetime | None, default: int) -> int:
@@ -130,7 +129,6 @@ def build_snapshot(rows: RegistryRows) -> RegistrySnapshot:
         device_profile={d["id"]: Profile(d["battery_low"], d["battery_critical"], d["report_interval_s"], d["grace_s"],
                                          d["gps_loss_s"], d["clock_skew_s"]) for d in devices},
         compile_errors=errors,
-        global_zone_ids=frozenset(z["id"] for z in zones if z["subject_id"] is None),
     )
 
 

@@ -10,10 +10,18 @@ the engine exactly as it was.
 Rules (rule key = zone id, or ``victim:<victim device>``):
 - zone: a fix's state against each zone of its subject (and nearby global zones) feeds
   the dwell machine (``telemetry.rules``); only GPS fixes count.
-- crossing: when two consecutive fixes of a device are at least CROSSING_MIN_GAP_S
-  apart and the straight path between them (at a plausible speed) meets an exclusion
-  zone that neither fix is inside, an ``exclusion_zone_crossed`` alert is raised on the
-  later fix (a violation opened and closed at once).
+- crossing: when two consecutive GPS fixes of a device are at least CROSSING_MIN_GAP_S
+  apart and the straight path between them (at a plausible speed, at most
+  MAX_PLAUSIBLE_SPEED_MPS) certainly crossed an exclusion zone that neither fix is
+  inside (the line runs deeper into it than the fixes' accuracy, at a time the zone is
+  in force: ``telemetry.crossing``), an ``exclusion_zone_crossed`` alert is raised on the later fix (a violation opened and
+  closed at once). A zone the dwell machine was already following before the later fix
+  (a violation open, or violating fixes pending) was seen from inside: it is the
+  dwell's business, not a crossing. So with a dwell of three fixes, two fixes inside
+  followed by one outside raise nothing: the zone's configured dwell decided that
+  visit was not a violation, and a crossing must not overrule it (else any dwell above
+  one would be moot whenever the person walks out). Nor does the fix that closes a
+  violation also raise a crossing.
 - victim: the person's fix against each linked victim's latest fix (and each victim
   fix against the person's latest), see ``telemetry.proximity``; the alert carries the
   distance and the closing speed. The closing speed is the sum of each party's own
@@ -35,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 
 from geofence import Evaluation, ZoneState, evaluate, path_candidates, path_crosses
+from telemetry.crossing import certain_crossings
 from telemetry.model import Fix, Position
 from telemetry.proximity import MAX_VICTIM_FIX_AGE_S, distance_m, proximity_signal
 from telemetry.rules import COMPLIANT, DEFAULT_DWELL, NEUTRAL, RULE_OFF, VIOLATING, Action, Dwell, Pending, step
@@ -78,7 +87,7 @@ class Plan:
 
 
 def _position(f: Fix) -> Position:
-    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m)
+    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m, f.source)
 
 
 def _signal(f: Fix, state: int, violating: bool) -> int:
@@ -111,6 +120,28 @@ def _closing_component(before: Position | None, after: Position, other: Position
     if dt_s <= 0 or dt_s > MAX_VICTIM_FIX_AGE_S:
         return None
     return (distance_m(before, other) - distance_m(after, other)) / dt_s
+
+
+def _evaluable(snap: RegistrySnapshot, fixes: list[Fix]) -> list[Fix]:
+    zs = snap.zone_set
+    return [f for f in fixes if snap.devices[f.device_id].kind == "ankle_monitor"
+            and snap.devices[f.device_id].subject_id in zs.subject_index]
+
+def _evaluate(snap: RegistrySnapshot, evaluable: list[Fix]) -> tuple[Evaluation, np.ndarray, np.ndarray, np.ndarray]:
+    """(evaluation, subject index per fix, zone kind per pair, violating per pair)."""
+    zs = snap.zone_set
+    n = len(evaluable)
+    subj = np.fromiter((zs.subject_index[snap.devices[f.device_id].subject_id or ""] for f in evaluable),
+                       np.int32, n)
+    ev = evaluate(zs, np.fromiter((f.lon for f in evaluable), np.float64, n),
+                  np.fromiter((f.lat for f in evaluable), np.float64, n),
+                  np.fromiter((f.accuracy_m for f in evaluable), np.float64, n), subj,
+                  np.fromiter((f.time_ms // 1000 for f in evaluable), np.int64, n), exact_distance=True)
+    kind = zs.zone_kind[ev.pair_zone]
+    state = ev.pair_state
+    violating = ((kind == _EXCLUSION) & (state == ZoneState.INSIDE)) | (
+        (kind != _EXCLUSION) & (state == ZoneState.OUTSIDE))
+    return ev, subj, kind, violating
 
 
 class RuleEngine:
@@ -150,29 +181,6 @@ class RuleEngine:
             plan.last[f.device_id] = _position(f)
         return plan
 
-    @staticmethod
-    def _evaluable(snap: RegistrySnapshot, fixes: list[Fix]) -> list[Fix]:
-        zs = snap.zone_set
-        return [f for f in fixes if snap.devices[f.device_id].kind == "ankle_monitor"
-                and snap.devices[f.device_id].subject_id in zs.subject_index]
-
-    @staticmethod
-    def _evaluate(snap: RegistrySnapshot, evaluable: list[Fix]) -> tuple[Evaluation, np.ndarray, np.ndarray, np.ndarray]:
-        """(evaluation, subject index per fix, zone kind per pair, violating per pair)."""
-        zs = snap.zone_set
-        n = len(evaluable)
-        subj = np.fromiter((zs.subject_index[snap.devices[f.device_id].subject_id or ""] for f in evaluable),
-                           np.int32, n)
-        ev = evaluate(zs, np.fromiter((f.lon for f in evaluable), np.float64, n),
-                      np.fromiter((f.lat for f in evaluable), np.float64, n),
-                      np.fromiter((f.accuracy_m for f in evaluable), np.float64, n), subj,
-                      np.fromiter((f.time_ms // 1000 for f in evaluable), np.int64, n), exact_distance=True)
-        kind = zs.zone_kind[ev.pair_zone]
-        state = ev.pair_state
-        violating = ((kind == _EXCLUSION) & (state == ZoneState.INSIDE)) | (
-            (kind != _EXCLUSION) & (state == ZoneState.OUTSIDE))
-        return ev, subj, kind, violating
-
     def plan_late(self, snap: RegistrySnapshot, late: list[Fix]) -> list[Transition]:
         """Past zone violations proven by late fixes (stored, plausible, older than the
         device's latest evaluated fix; sorted by device, time).
@@ -185,14 +193,14 @@ class RuleEngine:
         the late run ends still violating). Crossings and victim proximity are live rules
         only."""
         zs = snap.zone_set
-        evaluable = self._evaluable(snap, late)
+        evaluable = _evaluable(snap, late)
         if not evaluable or zs.n_zones == 0:
             return []
-        ev, _, kind, violating = self._evaluate(snap, evaluable)
+        ev, _, kind, violating = _evaluate(snap, evaluable)
         state = ev.pair_state
         distance = ev.pair_distance
         assert distance is not None  # asked for: exact_distance=True
-        global_ids = snap.global_zone_ids
+        global_ids = snap.zone_set.global_zone_ids
         out: list[Transition] = []
         replay: dict[Key, _Replay] = {}
         kinds: dict[str, str] = {}
@@ -236,10 +244,10 @@ class RuleEngine:
 
     def _plan_zones(self, snap: RegistrySnapshot, fresh: list[Fix], plan: Plan) -> None:
         zs = snap.zone_set
-        evaluable = self._evaluable(snap, fresh)
+        evaluable = _evaluable(snap, fresh)
         if not evaluable or zs.n_zones == 0:
             return
-        ev, subj, kind, violating = self._evaluate(snap, evaluable)
+        ev, subj, kind, violating = _evaluate(snap, evaluable)
         state = ev.pair_state
         crossings = self._crossing_hits(snap, evaluable, subj)
         pair_fix = ev.pair_fix()
@@ -250,7 +258,7 @@ class RuleEngine:
         watched = {d for d, _ in self.open} | {d for d, _ in self.pending}
         watched |= {evaluable[i].device_id for i in np.unique(pair_fix[violating])}
         watched |= {evaluable[i].device_id for i in crossings}
-        global_ids = snap.global_zone_ids
+        global_ids = snap.zone_set.global_zone_ids
         # per device, the global zones it has something open or pending on (kept current below)
         global_keys: dict[str, set[str]] = {}
         for dev, rule in {*self.open, *self.pending}:
@@ -261,6 +269,10 @@ class RuleEngine:
                 continue
             sid = snap.devices[f.device_id].subject_id or ""
             listed: dict[str, int] = {}
+            # zones the dwell machine was already following before this fix (open, or a
+            # visit pending): seen from inside, so never a crossing
+            followed = {z for z in crossings.get(i, ()) if self._is_open(plan, (f.device_id, zs.zone_ids[z]))
+                        or self._pending(plan, (f.device_id, zs.zone_ids[z])) is not None}
             for p in ev.pairs_of(i):
                 zone_id = zs.zone_ids[ev.pair_zone[p]]
                 st = int(state[p])
@@ -287,52 +299,55 @@ class RuleEngine:
                                                        zone_id=rule))
             for z in crossings.get(i, ()):
                 zone_id = zs.zone_ids[z]
-                if self._is_open(plan, (f.device_id, zone_id)) or listed.get(zone_id, ZoneState.OUTSIDE) != ZoneState.OUTSIDE:
+                # (a zone this fix opened is one it is inside: not OUTSIDE, so no second check)
+                if z in followed or listed.get(zone_id, ZoneState.OUTSIDE) != ZoneState.OUTSIDE:
                     continue
-                prev = self._previous(plan, evaluable, i)
+                prev = self._previous(evaluable, i)
                 assert prev is not None
                 plan.transitions.append(Transition(
                     f.device_id, sid, zone_id, "crossed", _position(f), f.source, zone_id=zone_id,
                     kind="exclusion_zone_crossed",
                     details={"from_time_ms": prev.t_ms, "from_lat": prev.lat, "from_lon": prev.lon}))
 
-    def _previous(self, plan: Plan, evaluable: list[Fix], i: int) -> Position | None:
+    def _previous(self, evaluable: list[Fix], i: int) -> Position | None:
         f = evaluable[i]
         if i > 0 and evaluable[i - 1].device_id == f.device_id:
             return _position(evaluable[i - 1])
         return self.last.get(f.device_id)
 
     def _crossing_hits(self, snap: RegistrySnapshot, evaluable: list[Fix], subj: np.ndarray) -> dict[int, list[int]]:
-        """Exclusion zones met by the path from each fix's previous fix, where the gap is
-        long enough to hide a visit and the speed is plausible."""
+        """Exclusion zones the path from each fix's previous fix certainly crossed, where
+        the gap is long enough to hide a visit and the speed is plausible: the straight
+        line meets the zone (``geofence.path_crosses``) and runs deeper into it than the
+        fixes' accuracy (``telemetry.crossing``)."""
         zs = snap.zone_set
         segments: list[int] = []  # fix index of each path segment worth checking
+        starts: list[Position] = []
         for i, f in enumerate(evaluable):
-            prev = self._previous(Plan(), evaluable, i)
-            if prev is None or f.source != "gps":
+            prev = self._previous(evaluable, i)
+            if prev is None or f.source != "gps" or prev.source != "gps":  # cell/wifi never open a violation
                 continue
             gap_s = (f.time_ms - prev.t_ms) / 1000.0
             if gap_s < CROSSING_MIN_GAP_S or distance_m(prev, _position(f)) > MAX_PLAUSIBLE_SPEED_MPS * gap_s:
                 continue
             segments.append(i)
+            starts.append(prev)
         if not segments:
             return {}
-        starts = [self._previous(Plan(), evaluable, i) for i in segments]
-        lon0 = np.array([p.lon for p in starts if p is not None])
-        lat0 = np.array([p.lat for p in starts if p is not None])
+        lon0 = np.array([p.lon for p in starts])
+        lat0 = np.array([p.lat for p in starts])
         lon1 = np.array([evaluable[i].lon for i in segments])
         lat1 = np.array([evaluable[i].lat for i in segments])
         seg, zone = path_candidates(zs, np.ascontiguousarray(subj[segments], dtype=np.int32), lon0, lat0, lon1, lat1)
-        rows = [(segments[int(k)], int(z)) for k, z in zip(seg, zone, strict=True)]
-        ends = [(lon0[k], lat0[k], lon1[k], lat1[k]) for k in seg]
-        if not rows:
+        if not seg.size:
             return {}
-        e = np.asarray(ends)
-        hit = path_crosses(zs, e[:, 0], e[:, 1], e[:, 2], e[:, 3], np.array([z for _, z in rows]))
+        met = path_crosses(zs, lon0[seg], lat0[seg], lon1[seg], lat1[seg], zone)
+        seg, zone = seg[met], zone[met]
+        certain = certain_crossings(zs, [int(subj[segments[k]]) for k in seg], [starts[k] for k in seg],
+                                    [_position(evaluable[segments[k]]) for k in seg], zone)
         out: dict[int, list[int]] = {}
-        for (i, z), h in zip(rows, hit, strict=True):
-            if h:
-                out.setdefault(i, []).append(z)
+        for k, z in zip(seg[certain], zone[certain], strict=True):
+            out.setdefault(segments[int(k)], []).append(int(z))
         return out
 
     def _plan_victims(self, snap: RegistrySnapshot, fresh: list[Fix], plan: Plan) -> None:

@@ -17,8 +17,9 @@ Fix object (keys are short on purpose: devices sit on weak cellular links)
     sat  optional  satellites used, integer 0..255
     v    optional  payload version, must be 1
 
-Decoding is strict: unknown keys, wrong types, booleans for numbers, NaN/Infinity,
-out-of-range values and oversized payloads are rejected with a reason. A message that
+Decoding is strict: anything but UTF-8 (UTF-16/32, a byte order mark, invalid bytes),
+unknown keys, wrong types, booleans for numbers, NaN/Infinity, out-of-range values, an
+unsupported ``v`` and oversized payloads are rejected with a reason. A message that
 is not a JSON object/array is rejected whole; in an array, each bad fix is rejected on
 its own and the good ones proceed. This module is the only thing the simulator imports.
 """
@@ -154,15 +155,21 @@ def _time_ms(obj: dict[str, Any]) -> int:
     return ms
 
 
+def _check_version(version: Any, topic: str | None = None) -> None:
+    """``v`` is optional; when sent it must be the integer 1."""
+    if version is not None and (type(version) is not int or version != 1):
+        raise DecodeError("unsupported payload version", topic=topic)
+
+
 def decode_fix(device_id: str, obj: Any) -> Fix:
+    if type(obj) is _Rejected:
+        raise DecodeError(obj.reason)
     if type(obj) is not dict:
         raise DecodeError("a fix must be a JSON object")
     if not _ALLOWED_KEYS.issuperset(obj):
         raise DecodeError(f"unknown keys {sorted(set(obj) - _ALLOWED_KEYS)[:5]}")
     get = obj.get
-    version = get("v")
-    if version is not None and (type(version) is not int or version != 1):
-        raise DecodeError("unsupported payload version")
+    _check_version(get("v"))
     src = get("src", "gps")
     if src not in SOURCES:
         raise DecodeError("'src' must be gps, cell or wifi")
@@ -183,13 +190,28 @@ _BINARY_FIELDS = ("t", "lat", "lon", "acc", "spd", "hdg", "src", "seq")
 _BINARY_SCALE = {"lat": 1e7, "lon": 1e7, "acc": 10.0, "spd": 100.0, "hdg": 10.0}
 
 
-def _load_json(topic: str, payload: bytes) -> Any:
-    """Strict JSON: NaN and Infinity are refused, as are invalid UTF-8 and deep nesting."""
+def _utf8(topic: str, payload: bytes) -> str:
+    """The payload as text. The wire format is UTF-8 without a byte order mark: UTF-16 and
+    UTF-32 (which ``json.loads`` on bytes would silently accept), BOMs and invalid UTF-8
+    are rejected with a reason."""
+    if payload.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        raise DecodeError("not UTF-8: starts with a byte order mark (the wire format is UTF-8 JSON)", topic=topic)
+    if b"\x00" in payload:  # never in UTF-8 JSON text; every UTF-16/32 JSON text has one
+        raise DecodeError("not UTF-8: NUL bytes (UTF-16 or UTF-32?); the wire format is UTF-8 JSON", topic=topic)
     try:
-        return json.loads(payload, parse_constant=_reject_constant)
+        return payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"not UTF-8: invalid byte at offset {exc.start}", topic=topic) from exc
+
+
+def _load_json(topic: str, payload: bytes) -> Any:
+    """Strict JSON: NaN and Infinity are refused, as are anything but UTF-8 and deep nesting."""
+    text = _utf8(topic, payload)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
     except RecursionError as exc:
         raise DecodeError("JSON nested too deeply", topic=topic) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         raise DecodeError(f"not valid JSON: {str(exc)[:120]}", topic=topic) from exc
 
 
@@ -209,15 +231,22 @@ def _load_msgpack(topic: str, payload: bytes) -> Any:
     return [_binary_fix(item) for item in items]
 
 
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    """A binary fix already known to be bad: decode_fix rejects it with this reason."""
+
+    reason: str
+
+
 def _binary_fix(item: Any) -> Any:
     if not isinstance(item, list) or len(item) != len(_BINARY_FIELDS):
-        return item  # decode_fix rejects it with a reason
+        return _Rejected(f"a binary fix must be an array of {len(_BINARY_FIELDS)} fields")
     obj: dict[str, Any] = {}
     for key, value in zip(_BINARY_FIELDS, item, strict=True):
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            return {"_": f"binary field '{key}' must be an integer"}
+            return _Rejected(f"binary field '{key}' must be an integer")
         if key == "src":
             obj[key] = SOURCES[value] if 0 <= value < len(SOURCES) else value
         else:
@@ -234,13 +263,14 @@ def decode_fixes(topic: str, payload: bytes) -> tuple[list[Fix], list[FixError]]
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError(f"payload too large ({len(payload)} > {MAX_PAYLOAD_BYTES} bytes)", topic=topic)
     if binary:
-        doc = _load_msgpack(topic, payload)
-        doc = doc[0] if len(doc) == 1 else doc
+        items = _load_msgpack(topic, payload)
+        batch = len(items) > 1
     else:
         doc = _load_json(topic, payload)
-    items = doc if isinstance(doc, list) else [doc]
-    if not isinstance(doc, list | dict):
-        raise DecodeError("payload must be a JSON object or array", topic=topic)
+        if not isinstance(doc, list | dict):
+            raise DecodeError("payload must be a JSON object or array", topic=topic)
+        items = doc if isinstance(doc, list) else [doc]
+        batch = isinstance(doc, list)
     if not items:
         raise DecodeError("empty fix array", topic=topic)
     if len(items) > MAX_FIXES_PER_MESSAGE:
@@ -251,8 +281,8 @@ def decode_fixes(topic: str, payload: bytes) -> tuple[list[Fix], list[FixError]]
         try:
             fixes.append(decode_fix(device_id, item))
         except DecodeError as exc:
-            raw = json.dumps(item, default=repr)[:4096].encode() if isinstance(doc, list) else payload
-            errors.append(FixError(i, f"fix[{i}]: {exc.reason}" if isinstance(doc, list) else exc.reason, raw))
+            raw = json.dumps(item, default=repr)[:4096].encode() if batch else payload
+            errors.append(FixError(i, f"fix[{i}]: {exc.reason}" if batch else exc.reason, raw))
     return fixes, errors
 
 
@@ -276,11 +306,12 @@ def decode_status(topic: str, payload: bytes) -> Status:
     unknown = set(obj) - _STATUS_KEYS
     if unknown:
         raise DecodeError(f"unknown keys {sorted(unknown)[:5]}", topic=topic)
-    strap = obj.get("strap")
-    if strap is not None and strap not in STRAP_STATES:
+    _check_version(obj.get("v"), topic)
+    strap = obj.get("strap")  # sent as null is not "not sent": rejected, as for fixes
+    if "strap" in obj and strap not in STRAP_STATES:
         raise DecodeError("'strap' must be closed, opened or cut", topic=topic)
     case = obj.get("case")
-    if case is not None and case not in ("closed", "open"):
+    if "case" in obj and case not in ("closed", "open"):
         raise DecodeError("'case' must be closed or open", topic=topic)
     return Status(
         device_id=device_id, time_ms=_time_ms(obj),

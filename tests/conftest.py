@@ -156,17 +156,33 @@ def start_stack(database_url: str, mqtt_url: str, log_path: Path, *, client_id: 
     return stack
 
 
+def stop_stack(stack: Stack, log_path: Path) -> None:
+    """SIGTERM the engine and check how it ended: it must stop within 20 s with exit code
+    0, and its log must hold no traceback (an error it logged and went on from is still
+    a failure of the test that caused it)."""
+    stack.process.terminate()
+    try:
+        code = stack.process.wait(20)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+        stack.process.wait(10)
+        pytest.fail(f"the engine did not stop within 20 s of SIGTERM:\n{log_path.read_text()[-3000:]}")
+    log = log_path.read_text(errors="replace")
+    if code != 0:
+        pytest.fail(f"the engine exited with code {code}:\n{log[-3000:]}")
+    if "Traceback (most recent call last)" in log:
+        at = log.index("Traceback (most recent call last)")
+        pytest.fail(f"the engine logged a traceback:\n{log[max(0, at - 500):at + 3000]}")
+
+
 @pytest.fixture
 def stack(database_url: str, mqtt_url: str, tmp_path: Path) -> Iterator[Stack]:
-    s = start_stack(database_url, mqtt_url, tmp_path / "stack.log")
+    log_path = tmp_path / "stack.log"
+    s = start_stack(database_url, mqtt_url, log_path)
     try:
         yield s
     finally:
-        s.process.terminate()
-        try:
-            s.process.wait(20)
-        except subprocess.TimeoutExpired:
-            s.process.kill()
+        stop_stack(s, log_path)
     # whatever the test did through the engine and the API, the audit chain holds
     with psycopg.connect(database_url) as conn:
         report = audit_chain.verify(conn)

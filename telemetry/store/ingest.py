@@ -150,11 +150,11 @@ def save_pending_dwells(conn: Conn, changes: dict[tuple[str, str], tuple[int, in
 def last_positions(conn: Conn, devices: Sequence[str]) -> dict[str, Position]:
     """Each device's latest evaluated fix: in order (not late) and plausible (no flags)."""
     rows = conn.execute(
-        f"SELECT DISTINCT ON (device_id) device_id, {ms_of('device_time')}, lon, lat, accuracy_m FROM positions"
+        f"SELECT DISTINCT ON (device_id) device_id, {ms_of('device_time')}, lon, lat, accuracy_m, source FROM positions"
         " WHERE device_id = ANY(%s) AND NOT late AND flags = '{}' ORDER BY device_id, device_time DESC",
         (list(devices),),
     ).fetchall()
-    return {d: Position(int(ms), lon, lat, acc) for d, ms, lon, lat, acc in rows}
+    return {d: Position(int(ms), lon, lat, acc, src) for d, ms, lon, lat, acc, src in rows}
 
 
 # --- positions ---------------------------------------------------------------------------

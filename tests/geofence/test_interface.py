@@ -74,3 +74,13 @@ def test_ground_distance_is_the_wgs84_geodesic() -> None:
     d = ground_distance_m(69.2401, 41.2995, 69.2401, 41.3995)  # 0.1 degree of latitude at Tashkent
     assert isinstance(d, float) and abs(d - 11_106.07) < 0.01
     assert ground_distance_m(np.array([[1.0, 2.0]]), 0.0, 1.0, 0.0).shape == (1, 2)
+
+
+def test_global_zone_ids_name_the_category_zones() -> None:
+    from geofence import SubjectRules, ZoneSpec, compile_zones
+
+    point = {"type": "Point", "coordinates": [69.24, 41.30]}
+    zs = compile_zones([ZoneSpec("own", "exclusion", point, 50.0, subject_id="s1"),
+                        ZoneSpec("school", "exclusion", point, 80.0, category="minor"),
+                        ZoneSpec("border", "inclusion", point, 900.0)], [SubjectRules("s1", category="minor")])
+    assert zs.global_zone_ids == frozenset({"school", "border"})

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as paho
 import psycopg
 
@@ -46,6 +47,7 @@ class Env:
             return int(row[0])
 
     def wait_count(self, want: int, timeout_s: float, sql: str = "SELECT count(*) FROM positions") -> int:
+        """Poll until the count reaches ``want``; returns the last count (check it)."""
         deadline = time.monotonic() + timeout_s
         got = -1
         while time.monotonic() < deadline:
@@ -57,6 +59,46 @@ class Env:
                 return got
             time.sleep(0.25)
         return got
+
+
+# An exclusion zone of the fault subject that the first ZONE_DEVICES devices' tracks lie
+# inside from their first fix (>= 40 m from its edge): exactly one violation and one
+# alert per such device, however often their fixes are delivered.
+ZONE_DEVICES = 10
+_ZONE_RING = [[69.2395, 41.2995], [69.2500, 41.2995], [69.2500, 41.3095], [69.2395, 41.3095], [69.2395, 41.2995]]
+ALERTS_SQL = "SELECT count(*) FROM alerts WHERE kind = 'exclusion_zone_entered'"
+VIOLATIONS_SQL = "SELECT count(*) FROM violations"
+
+
+def metric(port: int, name: str) -> float:
+    """The sum of a Prometheus counter (all label sets) on a worker's /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer fault-token"},
+                     timeout=10).text
+    values = [float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{")]
+    assert values, f"no metric {name}"
+    return sum(values)
+
+
+def wait_until(what: str, predicate: Callable[[], bool], timeout_s: float) -> None:
+    """Poll a condition; fail with ``what`` if it does not hold in time."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def wait_stable(read: Callable[[], float], timeout_s: float, *, reads: int = 4) -> float:
+    """Poll a value until it is the same ``reads`` times in a row (a quiet system); returns it."""
+    deadline = time.monotonic() + timeout_s
+    seen = [read()]
+    while len(seen) < reads or len(set(seen[-reads:])) > 1:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"value never settled: last reads {seen[-reads:]}")
+        time.sleep(0.25)
+        seen.append(read())
+    return seen[-1]
 
 
 def make_env(tmp: Path, n_devices: int) -> Env:
@@ -71,6 +113,8 @@ def make_env(tmp: Path, n_devices: int) -> Env:
         conn.execute("INSERT INTO subjects (id, full_name) VALUES ('fs', 'Fault Subject')")
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO devices (id, subject_id) VALUES (%s, 'fs')", [(d,) for d in devices])
+        conn.execute("INSERT INTO zones (id, name, kind, subject_id, geometry) VALUES ('fz', 'fz', 'exclusion', 'fs', %s)",
+                     (json.dumps({"type": "Polygon", "coordinates": [_ZONE_RING]}),))
     return Env(pg, broker, url, tmp, devices)
 
 

@@ -65,3 +65,97 @@ def test_a_last_will_is_news_whatever_time_it_carries() -> None:
     # a newer report after the will is still news; one from before it is not
     assert is_news(after, Status("d", connect + 180_001))
     assert not is_news(after, Status("d", connect + 120_000))
+
+
+def _kinds(alerts: list[tuple[str, dict[str, object]]]) -> list[str]:
+    return [a for a, _ in alerts]
+
+
+def test_clock_off_alerts_once_and_again_after_it_was_right() -> None:
+    p = Profile(clock_skew_s=60)
+    state: DeviceCondition | None = None
+    seen = []
+    for k, skew_s in enumerate([0, 61, 90, 300, 10, -61, -61]):
+        t = T + k * 60_000
+        alerts, state = assess(state, Status("d", t), p, received_ms=t - skew_s * 1000)
+        seen.append(_kinds(alerts))
+    assert seen == [[], ["device_clock_off"], [], [], [], ["device_clock_off"], []]
+    alerts, _ = assess(None, Status("d", T), p, received_ms=T + 60_000)  # exactly at the allowance: fine
+    assert alerts == []
+    alerts, _ = assess(None, Status("d", T), p, received_ms=T + 61_000)
+    assert alerts == [("device_clock_off", {"skew_s": 61.0})]
+
+
+def test_gps_loss_alerts_again_after_a_fix_reset_it() -> None:
+    p = Profile(gps_loss_s=60)
+    r = [Status("d", T + k * 30_000, gps_fix=False) for k in range(4)]
+    r += [Status("d", T + 150_000, gps_fix=True)]
+    r += [Status("d", T + 180_000 + k * 30_000, gps_fix=False) for k in range(4)]
+    assert run(r, p) == [[], [], ["gps_fix_lost"], [], [], [], [], ["gps_fix_lost"], []]
+
+
+def test_gps_loss_is_measured_from_the_first_report_without_a_fix_and_says_since_when() -> None:
+    p = Profile(gps_loss_s=60)
+    state: DeviceCondition | None = None
+    out = []
+    for k, gps in enumerate([True, False, None, False, False]):
+        s = Status("d", T + k * 30_000, gps_fix=gps)
+        alerts, state = assess(state, s, p, received_ms=s.time_ms)
+        out.append(alerts)
+    # lost at T+30 s; a report saying nothing about GPS keeps the count; at T+90 s: 60 s lost
+    assert out == [[], [], [], [("gps_fix_lost", {"since_ms": T + 30_000})], []]
+
+
+def test_battery_thresholds_are_strict_and_alert_on_the_crossing_only() -> None:
+    p = Profile(battery_low=20, battery_critical=5)
+    r = [Status("d", T, battery_pct=20), Status("d", T + 1, battery_pct=19.5), Status("d", T + 2, battery_pct=5),
+         Status("d", T + 3, battery_pct=4.9), Status("d", T + 4, battery_pct=50), Status("d", T + 5, battery_pct=3)]
+    assert run(r, p) == [[], ["battery_low"], [], ["battery_critical"], [], ["battery_critical"]]
+    assert run([Status("d", T, battery_pct=10)], p) == [["battery_low"]]  # first report already low
+    assert run([Status("d", T, battery_pct=4)], p) == [["battery_critical"]]
+    alerts, _ = assess(None, Status("d", T, battery_pct=4), p, received_ms=T)
+    assert alerts == [("battery_critical", {"battery_pct": 4})]
+
+
+def test_strap_and_case_alert_on_the_change_with_details() -> None:
+    r = [Status("d", T, strap="opened", case_open=True), Status("d", T + 1, strap="closed", case_open=False),
+         Status("d", T + 2, strap="cut", case_open=True), Status("d", T + 3, strap="opened")]
+    out = []
+    state: DeviceCondition | None = None
+    for s in r:
+        alerts, state = assess(state, s, Profile(), received_ms=s.time_ms)
+        out.append(alerts)
+    assert out == [[("strap_opened", {"strap": "opened"}), ("case_tamper", {})], [],
+                   [("strap_cut", {"strap": "cut"}), ("case_tamper", {})], [("strap_opened", {"strap": "opened"})]]
+
+
+def test_a_will_keeps_the_conditions_state_and_a_first_will_stands_alone() -> None:
+    p = Profile(gps_loss_s=60, clock_skew_s=60)
+    _, state = assess(None, Status("d", T, gps_fix=False), p, received_ms=T + 120_000)
+    assert state.clock_off and state.gps_lost_since_ms == T
+    alerts, after = assess(state, Status("d", T + 1000, online=False), p, received_ms=T + 120_000)
+    assert _kinds(alerts) == ["device_offline"]
+    assert (after.gps_lost_since_ms, after.gps_alerted, after.clock_off) == (T, False, True)
+    alerts, first = assess(None, Status("d", T, online=False), p, received_ms=T)
+    assert _kinds(alerts) == ["device_offline"]
+    assert first == DeviceCondition(Status("d", T, online=False))
+
+
+def test_alert_details_are_exact() -> None:
+    alerts, _ = assess(None, Status("d", T, battery_pct=15), Profile(clock_skew_s=60), received_ms=T + 61_250)
+    assert alerts == [("battery_low", {"battery_pct": 15}), ("device_clock_off", {"skew_s": 61.2})]
+
+
+def test_a_will_newer_than_the_last_report_moves_time_on_and_keeps_the_gps_alert_state() -> None:
+    p = Profile(gps_loss_s=60)
+    state: DeviceCondition | None = None
+    for k in range(4):
+        _, state = assess(state, Status("d", T + k * 30_000, gps_fix=False), p, received_ms=T + k * 30_000)
+    assert state is not None and state.gps_alerted
+    alerts, after = assess(state, Status("d", T + 200_000, online=False), p, received_ms=T + 200_000)
+    assert _kinds(alerts) == ["device_offline"]
+    assert after.last.time_ms == T + 200_000
+    assert (after.gps_lost_since_ms, after.gps_alerted) == (T, True)
+    # so the loss is not reported again by the next report without a fix
+    alerts, _ = assess(after, Status("d", T + 230_000, gps_fix=False), p, received_ms=T + 230_000)
+    assert alerts == []

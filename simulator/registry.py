@@ -1,0 +1,130 @@
+"""Setting up a fleet's registry, and reading alerts back, through the public HTTP API.
+
+Idempotent: an entity that already exists (409) is fine, so a run can be repeated
+against the same stack. Zones go in through ``POST /zones/import`` (one GeoJSON
+FeatureCollection per 2,000 zones); subjects, devices and victim links one request
+each, over a few keep-alive connections in parallel.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+from simulator.scenarios import Plan
+
+
+class ApiError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        super().__init__(f"{method} {path}: HTTP {status}: {body[:300]}")
+        self.status = status
+
+
+class Api:
+    """A small client of the public API with the configured bearer token; one keep-alive
+    connection per thread."""
+
+    def __init__(self, api_url: str, token: str, *, timeout_s: float = 30.0) -> None:
+        u = urlparse(api_url)
+        self._host, self._port = u.hostname or "127.0.0.1", u.port or 80
+        self._base = u.path.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._timeout = timeout_s
+        self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection this client opened (in any thread)."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def request(self, method: str, path: str, body: Any = None, *, ok_conflict: bool = False) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in range(2):
+            conn = self._conn()
+            try:
+                conn.request(method, self._base + path, body=data, headers=self._headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self._local.conn = None
+                if attempt:
+                    raise
+                continue
+            if resp.status == 409 and ok_conflict:
+                return None
+            if resp.status >= 400:
+                raise ApiError(method, path, resp.status, raw.decode(errors="replace"))
+            return json.loads(raw) if raw else None
+        return None
+
+    def get(self, path: str, **params: Any) -> Any:
+        q = {k: v for k, v in params.items() if v is not None}
+        return self.request("GET", path + ("?" + urlencode(q) if q else ""))
+
+
+def _parallel(api: Api, calls: Iterable[tuple[str, str, Any]], workers: int) -> None:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for f in [pool.submit(api.request, m, p, b, ok_conflict=True) for m, p, b in calls]:
+            f.result()
+
+
+def register(api: Api, plan: Plan, *, workers: int = 4) -> None:
+    """Create the plan's subjects, zones, devices and victim links (idempotent)."""
+    _parallel(api, (("POST", "/subjects", s) for s in plan.subjects), workers)
+    features = []
+    for z in plan.zones:
+        props = {k: v for k, v in z.items() if k != "geometry"}
+        features.append({"type": "Feature", "geometry": z["geometry"], "properties": props})
+    for i in range(0, len(features), 2000):
+        try:
+            api.request("POST", "/zones/import", {"type": "FeatureCollection", "features": features[i : i + 2000]})
+        except ApiError as exc:  # some exist already (a repeated run): one at a time
+            if exc.status != 409:
+                raise
+            _parallel(api, (("POST", "/zones", z) for z in plan.zones[i : i + 2000]), workers)
+    _parallel(api, (("POST", "/devices", d) for d in plan.devices), workers)
+    _parallel(api, (("POST", f"/subjects/{sid}/victims", body) for sid, body in plan.victim_links), workers)
+
+
+def fetch_alerts(api: Api, subjects: Iterable[str] | None = None, *, after_id: int = 0) -> list[dict[str, Any]]:
+    """All alerts newer than ``after_id`` (oldest first). ``GET /alerts`` pages newest
+    first with ``after_id``, 1,000 at most: when a page is full, the alerts of each of
+    ``subjects`` are read one subject at a time instead (so none is missed)."""
+    page = api.get("/alerts", after_id=after_id, limit=1000)
+    if len(page) < 1000:
+        return sorted(page, key=lambda a: a["id"])
+    if subjects is None:
+        raise ValueError("more than 1,000 new alerts: pass the fleet's subjects")
+    seen: dict[int, dict[str, Any]] = {a["id"]: a for a in page}
+    for sid in subjects:
+        for a in api.get("/alerts", subject_id=sid, after_id=after_id, limit=1000):
+            seen[a["id"]] = a
+    return sorted(seen.values(), key=lambda a: a["id"])
+
+
+__all__ = ["Api", "ApiError", "fetch_alerts", "register"]
