@@ -11,11 +11,12 @@ two accuracy radii. Any true path (from a point within ``m`` of the first report
 point within ``m`` of the second) passes, at each fraction ``t`` of the way, within
 ``m`` of the reported line's point at ``t``. So if the disc of radius ``m`` around some
 point of the reported line lies inside the zone, the true path entered it. The line is
-sampled at most every ``max(MIN_SPACING_M, m / 2)`` metres (at most ``MAX_SAMPLES``
-points), each sample evaluated like a fix with accuracy ``m`` at the interpolated time,
-so schedules, absences and the supervision term apply as they would to a fix there. A
-crossing whose deep part is shorter than the spacing can be missed (a miss, never a false
-alert); a drive through the middle of a zone is far deeper than that.
+sampled at most every ``max(MIN_SPACING_M, m / 2, length / (MAX_SAMPLES - 1))`` metres
+(5 m for any path under 20 km with fixes of 10 m or better), each sample evaluated like a
+fix with accuracy ``m`` at the interpolated time, so schedules, absences and the
+supervision term apply as they would to a fix there. A crossing whose part deeper than
+``m`` is shorter than the spacing can be missed (a miss, never a false alert); a drive
+through the middle of a zone is far deeper than that.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from geofence import ZoneSet, ZoneState, evaluate, ground_distance_m
 from telemetry.model import Position
 
 MIN_SPACING_M = 5.0
-MAX_SAMPLES = 256
+MAX_SAMPLES = 4096
 
 
 def certain_crossings(zone_set: ZoneSet, subject: Sequence[int], starts: Sequence[Position],

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from geofence import warm_up
-from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port, start_broker
+from nazorat.services import CredentialStore, EmbeddedPostgres, MosquittoBroker, free_port, start_broker
 from telemetry.store import audit as audit_chain
 from telemetry.store import migrate as db
 from telemetry.store.roles import OWNER_ROLE, RUNTIME_ROLE, Database, grant_runtime, provision
@@ -187,3 +187,18 @@ def stack(database_url: str, mqtt_url: str, tmp_path: Path) -> Iterator[Stack]:
     with psycopg.connect(database_url) as conn:
         report = audit_chain.verify(conn)
     assert report.ok, f"audit chain broken after the test: {report}"
+
+
+@pytest.fixture
+def secure_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, CredentialStore]]:
+    """Our Mosquitto with per-device passwords and the ACL (as `nazorat run` starts it)."""
+    store = CredentialStore(tmp_path / "auth")
+    store.write_acl()
+    store.engine_password()
+    broker = MosquittoBroker(tmp_path / "mq", password_file=store.password_file, acl_file=store.acl_file,
+                             pid_file=store.pid_file)
+    broker.start()
+    try:
+        yield broker, store
+    finally:
+        broker.stop()

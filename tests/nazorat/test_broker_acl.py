@@ -8,7 +8,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,20 +21,6 @@ pytestmark = pytest.mark.skipif(not MosquittoBroker.available(),
 
 SUCCESS = 0
 NOT_AUTHORIZED = 135  # MQTT 5 reason code 0x87, in CONNACK and PUBACK
-
-
-@pytest.fixture
-def secure_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, CredentialStore]]:
-    store = CredentialStore(tmp_path / "auth")
-    store.write_acl()
-    store.engine_password()
-    broker = MosquittoBroker(tmp_path / "mq", password_file=store.password_file, acl_file=store.acl_file,
-                             pid_file=store.pid_file)
-    broker.start()
-    try:
-        yield broker, store
-    finally:
-        broker.stop()
 
 
 @dataclass

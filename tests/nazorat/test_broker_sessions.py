@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -26,20 +25,6 @@ pytestmark = pytest.mark.skipif(not MosquittoBroker.available(),
 
 T0 = 1_764_151_200_000
 ENGINE_CLIENT_ID = "nazorat-ingest"  # the engine's default client id (`nazorat serve --client-id`)
-
-
-@pytest.fixture
-def secure_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, CredentialStore]]:
-    store = CredentialStore(tmp_path / "auth")
-    store.write_acl()
-    store.engine_password()
-    broker = MosquittoBroker(tmp_path / "mq", password_file=store.password_file, acl_file=store.acl_file,
-                             pid_file=store.pid_file)
-    broker.start()
-    try:
-        yield broker, store
-    finally:
-        broker.stop()
 
 
 def _persistent(client_id: str, user: str, password: str) -> paho.Client:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
@@ -18,20 +16,6 @@ from simulator.scenarios import SimConfig, build
 from telemetry.wire import FIXES_SUBSCRIPTION, STATUS_SUBSCRIPTION
 
 pytestmark = pytest.mark.skipif(not MosquittoBroker.available(), reason="mosquitto is not on PATH")
-
-
-@pytest.fixture
-def secure_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, CredentialStore]]:
-    store = CredentialStore(tmp_path / "auth")
-    store.write_acl()
-    store.engine_password()
-    broker = MosquittoBroker(tmp_path / "mq", password_file=store.password_file, acl_file=store.acl_file,
-                             pid_file=store.pid_file)
-    broker.start()
-    try:
-        yield broker, store
-    finally:
-        broker.stop()
 
 
 def test_per_device_logins_deliver_every_message(secure_broker: tuple[MosquittoBroker, CredentialStore]) -> None:

@@ -81,3 +81,36 @@ def test_certain_means_the_line_runs_deeper_than_the_margin(seed: int) -> None:
         if depth > a.accuracy_m + max(5.0, a.accuracy_m / 2):
             assert certain
     assert 0 < got.sum() < n  # both answers occur
+
+
+def test_the_samples_follow_the_path_in_time() -> None:
+    """A zone in force only while the path is walked (15:00-15:10 local, the path 15:01 to
+    15:09): the samples carry the path's own times, not times before or after it."""
+    window = parse_schedule("school", [{"start": "15:00", "end": "15:10"}])
+    a = _at(60, 840.0, 180.0, 10.0)  # T0 is 15:00 in Tashkent; the path runs 15:01-15:09
+    b = _at(540, 840.0, 0.0, 10.0)
+    assert _one([circle("school", "exclusion", 0, 0, 150.0, windows=window)], a, b)
+    later = parse_schedule("school", [{"start": "15:09", "end": "15:20"}])  # in force only after the deep part
+    assert not _one([circle("school", "exclusion", 0, 0, 150.0, windows=later)], a, b)
+
+
+def test_only_the_segment_itself_is_sampled() -> None:
+    """A zone on the line's extension beyond the second fix is not crossed."""
+    a, b = _at(0, 400.0, 180.0, 5.0), _at(60, 0.0, 0.0, 5.0)  # from 400 m west to the origin
+    beyond = circle("beyond", "exclusion", 300, 0, 100.0)  # 200-400 m east of the origin
+    assert not _one([beyond], a, b)
+
+
+@pytest.mark.parametrize("margin", [5.0, 30.0])
+def test_a_narrow_deep_part_is_found_wherever_it_lies(margin: float) -> None:
+    """A band across the path, just wide enough that its points deeper than the margin
+    span 1.2 sampling spacings of the line: found at every offset along a 2 km path."""
+    from telemetry.crossing import MAX_SAMPLES, MIN_SPACING_M
+
+    spacing = max(MIN_SPACING_M, margin / 2, 2000.0 / (MAX_SAMPLES - 1))
+    width = 2 * margin + 1.2 * spacing
+    a, b = _at(0, 1000.0, 180.0, margin), _at(120, 1000.0, 0.0, margin)
+    for k in range(10):
+        east = -900.0 + 180.0 * k + 7.3 * k  # ten offsets, none aligned with the samples
+        band = square("band", "exclusion", east, 0, width)  # a square: the path runs through its middle
+        assert _one([band], a, b), east

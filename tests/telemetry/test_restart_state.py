@@ -13,21 +13,9 @@ import psycopg
 from telemetry.model import InboundMessage
 from telemetry.pipeline import Pipeline
 from telemetry.wire import fixes_topic
-from tests.geofence.workloads import rect_ring
+from tests.telemetry.test_pipeline import HOME, T0, _setup
 
-HOME = (69.2401, 41.2995)
 FAR = (HOME[0] + 1.2, HOME[1])  # about 100 km east: no one gets there in minutes
-T0 = 1_764_151_200_000
-
-
-def _setup(url: str) -> None:
-    with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO subjects (id, full_name) VALUES ('s1', 'P')")
-        conn.execute("INSERT INTO devices (id, subject_id) VALUES ('d1', 's1')")
-        conn.execute(
-            "INSERT INTO zones (id, name, kind, subject_id, geometry) VALUES ('home', 'home', 'inclusion', 's1', %s)",
-            (json.dumps({"type": "Polygon", "coordinates": [rect_ring(*HOME, 200, 200)]}),),
-        )
 
 
 def msg(t_ms: int, lon: float, lat: float, **extra: Any) -> InboundMessage:
