@@ -16,7 +16,6 @@ from functools import partial
 from pathlib import Path
 
 import psycopg
-import psycopg.sql
 import uvicorn
 
 from api import create_app
@@ -83,14 +82,6 @@ class Infrastructure:
             self.broker.stop()
         if self.postgres is not None:
             self.postgres.stop()
-
-
-def ensure_database(admin_url: str, name: str) -> str:
-    """Create database ``name`` on the server of ``admin_url`` if missing; return its URL."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
-    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str | None) -> Infrastructure:
@@ -295,17 +286,11 @@ def migrate(database_url: str, settings: Settings | None = None) -> list[str]:
     try:
         return db.upgrade(database_url, retention_days=settings.retention_days, timezone=settings.timezone)
     except psycopg.errors.InsufficientPrivilege as exc:
-        with psycopg.connect(database_url) as conn:
-            role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
-            try:
-                done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-            except psycopg.errors.UndefinedTable:
-                done = set()
-        pending = [name for version, name, _ in db.migrations() if version not in done]
-        if pending:
-            raise MigrationPrivilegeError(role, pending) from exc
+        role, missing = db.pending(database_url)
+        if missing:
+            raise MigrationPrivilegeError(role, missing) from exc
         return []
 
 
-__all__ = ["Infrastructure", "ensure_database", "load_or_create_secret", "load_or_create_token", "migrate", "serve",
+__all__ = ["Infrastructure", "load_or_create_secret", "load_or_create_token", "migrate", "serve",
            "start_infrastructure"]

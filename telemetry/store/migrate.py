@@ -56,4 +56,17 @@ def upgrade(url: str, *, retention_days: int = 1095, timezone: str = "Asia/Tashk
     return applied
 
 
-__all__ = ["migrations", "upgrade"]
+def pending(url: str) -> tuple[str, list[str]]:
+    """(the connecting role, the names of the migrations not applied yet): for a role that
+    may not run DDL, to tell an operator what is missing."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT current_user").fetchone()
+        role = str(row[0]) if row is not None else "?"
+        try:
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        except psycopg.errors.UndefinedTable:
+            done = set()
+    return role, [name for version, name, _ in migrations() if version not in done]
+
+
+__all__ = ["migrations", "pending", "upgrade"]
