@@ -43,8 +43,9 @@ from telemetry.errors import StorageError
 from telemetry.health import Health, Part, ingest_part
 from telemetry.model import InboundMessage
 from telemetry.pipeline import BatchOutcome, Pipeline
-from telemetry.wire import FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION, alerts_topic
+from telemetry.wire import FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION
 
+_OUTBOX_BATCH = 200
 log = logging.getLogger(__name__)
 
 
@@ -163,7 +164,29 @@ class IngestWorker:
             if self._consumer is not None or self.connected.is_set():
                 self._set_connected(None, "stopped")
 
+    async def _drain_outbox(self, consumer: MqttConsumer) -> None:
+        """Publish the alert outbox's pending rows (oldest first, QoS 1) and mark those the
+        broker accepted; on a broker error the rest stay pending for the next drain (after
+        the next batch, on reconnect, or at the periodic check)."""
+        while True:
+            rows = await asyncio.to_thread(self._pipeline.outbox_pending, _OUTBOX_BATCH)
+            sent: list[int] = []
+            for row in rows:
+                try:
+                    await consumer.publish(row["topic"], json.dumps(row["payload"]).encode(), qos=1)
+                except aiomqtt.MqttError as exc:
+                    metrics.TASK_FAILURES.labels("outbox").inc()
+                    log.warning("could not publish alert %s to MQTT (%s); it stays in the outbox", row["alert_id"], exc)
+                    await asyncio.to_thread(self._pipeline.outbox_done, sent, (row["id"], str(exc)))
+                    return
+                sent.append(row["id"])
+            await asyncio.to_thread(self._pipeline.outbox_done, sent)
+            if len(rows) < _OUTBOX_BATCH:
+                return
+
     async def _consume(self, consumer: MqttConsumer, stop: asyncio.Event) -> None:
+        # what could not be published while the broker was away goes first
+        await self._job("outbox", lambda: self._drain_outbox(consumer))
         aiomqtt_iter = consumer.messages.__aiter__()
         pending: list[aiomqtt.Message] = []
         deadline = 0.0
@@ -204,6 +227,7 @@ class IngestWorker:
                     await self._job("silence_check", self._check_silence)
                     next_check = time.monotonic() + self._silence_check_s
                     await self._job("retention", self._maybe_retention)
+                    await self._job("outbox", lambda: self._drain_outbox(consumer))
         finally:
             stop_task.cancel()
             if next_task is not None:
@@ -270,11 +294,8 @@ class IngestWorker:
         metrics.INGEST_LAST_BATCH.set(time.time())
         self.health.ok(hp.DATABASE, "batch committed")
         self._report_zones()
-        for alert in outcome.alerts:
-            try:
-                await consumer.publish(alerts_topic(alert["subject_id"]), json.dumps(alert).encode(), qos=1)
-            except aiomqtt.MqttError:
-                log.warning("could not publish alert %s to MQTT (it is stored)", alert["id"])
+        if outcome.alerts:
+            await self._job("outbox", lambda: self._drain_outbox(consumer))
         if self._on_batch is not None:
             self._on_batch(outcome)
         return True

@@ -91,6 +91,20 @@ def main(argv: list[str] | None = None) -> int:
     cred.add_argument("--engine", action="store_true",
                       help="the names are engine service accounts (nazorat-engine, nazorat-engine-<worker>), not devices")
 
+    users = sub.add_parser("users", help="officers' accounts")
+    userss = users.add_subparsers(dest="users_command", required=True)
+    uadd = userss.add_parser("add", help="create an account (password from a prompt, or stdin when not a terminal)")
+    uadd.add_argument("name")
+    uadd.add_argument("--role", required=True, choices=("admin", "supervisor", "officer", "auditor", "appellant"))
+    uadd.add_argument("--unit", default="hq")
+    uadd.add_argument("--subject", help="the subject an appellant is linked to")
+    uadd.add_argument("--database-url")
+
+    aud = sub.add_parser("audit", help="the audit log")
+    auds = aud.add_subparsers(dest="audit_command", required=True)
+    ver = auds.add_parser("verify", help="check the hash chain; names the first broken record")
+    ver.add_argument("--database-url")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -110,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "simulate":
         return _simulate(args, settings)
+    if args.command in ("users", "audit"):
+        from nazorat import accounts_cli
+
+        url = args.database_url or settings.database_url
+        if not url:
+            parser.error("--database-url or NAZORAT_DATABASE_URL is required")
+        if args.command == "users":
+            return accounts_cli.add_user(url, args.name, role=args.role, unit=args.unit, subject=args.subject)
+        return accounts_cli.verify_audit(url)
     if args.command == "verify":
         return _verify(args, settings)
     if args.command == "devices":
@@ -162,7 +185,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         infra.migrate(settings)  # as the owner role; the engine and the API run as the run-time role
         token = settings.api_token or stack.load_or_create_token(data_dir)
+        auth = _auth_config(settings, data_dir)
         status = _until_stopped(stack.serve(
+            auth_config=auth, demo_accounts=data_dir / "demo-accounts",
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
@@ -179,13 +204,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     database_url = args.database_url or settings.database_url
     mqtt_url = args.mqtt_url or settings.mqtt_url
-    if not database_url or not mqtt_url or not settings.api_token:
-        print("serve needs a database URL, an MQTT URL and NAZORAT_API_TOKEN", file=sys.stderr)
+    if not database_url or not mqtt_url:
+        print("serve needs a database URL and an MQTT URL", file=sys.stderr)
         return 2
     stack.migrate(database_url, settings)
     return _until_stopped(stack.serve(
+        auth_config=_auth_config(settings, Path(settings.data_dir).resolve()),
         database_url=database_url, mqtt_url=mqtt_url, mqtt_protocol=args.mqtt_protocol,
-        api_token=settings.api_token, host=settings.api_host, port=args.port or settings.api_port,
+        api_token=settings.api_token or "", host=settings.api_host, port=args.port or settings.api_port,
         ingest=not args.no_ingest, api=not args.no_api, client_id=args.client_id or settings.mqtt_client_id,
         shared_group=args.shared_group or settings.mqtt_shared_group,
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
@@ -204,6 +230,15 @@ def _until_stopped(main: Coroutine[Any, Any, None]) -> int:
         print(f"nazorat: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def _auth_config(settings: Settings, data_dir: Path) -> Any:
+    """Sign-in settings; the access-token key from NAZORAT_JWT_SECRET or DATA_DIR/jwt-secret
+    (mode 600, shared by the API workers started from the same folder)."""
+    from api.auth import AuthConfig
+    from nazorat import stack
+
+    return AuthConfig.from_settings(settings, settings.jwt_secret or stack.load_or_create_secret(data_dir / "jwt-secret"))
 
 
 def apply_sim_profiles(database_url: str, plan: Any) -> None:

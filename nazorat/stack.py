@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
 import time
@@ -18,8 +19,10 @@ import psycopg
 import uvicorn
 
 from api import create_app
+from api.auth import AuthConfig
 from geofence import warm_up
 from ingest import IngestWorker
+from nazorat import demo
 from nazorat.errors import StartupError
 from nazorat.probes import serve_probes
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
@@ -125,13 +128,26 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
 
 
 def load_or_create_token(data_dir: Path) -> str:
-    path = data_dir / "api-token"
+    return load_or_create_secret(data_dir / "api-token")
+
+
+def load_or_create_secret(path: Path) -> str:
+    """A random secret kept in ``path`` (mode 600), created once; concurrent starters
+    agree on one (written aside, then linked into place)."""
     if path.exists():
         return path.read_text().strip()
-    token = secrets.token_urlsafe(24)
-    path.write_text(token)
-    path.chmod(0o600)
-    return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(32))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
 
 
 async def serve(
@@ -140,6 +156,7 @@ async def serve(
     batch_max_messages: int = 500, batch_max_ms: int = 20, demo_fleet: int = 0, retention_days: int | None = None,
     fleet_credentials: Callable[[list[str]], dict[str, str] | None] | None = None,
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
+    auth_config: AuthConfig | None = None, demo_accounts: Path | None = None,
     health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
     silence_check_s: float = 30.0, health_port: int | None = None,
 ) -> None:
@@ -166,7 +183,8 @@ async def serve(
         async with Supervisor(stop=stop, health=health) as supervisor:
             server = None
             if api:
-                app = create_app(database_url=database_url, api_token=api_token, health=health)
+                app = create_app(database_url=database_url, api_token=api_token, health=health,
+                                 auth_config=auth_config)
                 server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
                 supervisor.start(TaskSpec("api", server.serve, Policy.FATAL, on_stop=_exit_server(server)))
             probes_started = asyncio.Event()
@@ -195,6 +213,8 @@ async def serve(
             if ready is not None:
                 ready.set()
             api_url = f"http://{host}:{port}"
+            if demo_accounts is not None and api:
+                print(await asyncio.to_thread(demo.ensure_accounts, api_url, api_token, demo_accounts), flush=True)
             if demo_fleet and api:
                 supervisor.start(TaskSpec(
                     "fleet", partial(_demo_fleet, api_url, api_token, mqtt_url, demo_fleet, stop, fleet_credentials),
@@ -243,6 +263,7 @@ async def _demo_fleet(api_url: str, token: str, mqtt_url: str, n: int, stop: asy
 
     fleet = build_fleet(n)
     await asyncio.to_thread(register_fleet, api_url, token, fleet)
+    await asyncio.to_thread(demo.assign_caseload, api_url, token, [s["id"] for s in fleet.subjects])
     passwords = credentials([d.device_id for d in fleet.devices]) if credentials else None
     u = urlparse(mqtt_url)
     device_url = f"mqtt://{u.hostname}:{u.port}"  # devices log in as themselves, not as the engine
@@ -271,4 +292,5 @@ def migrate(database_url: str, settings: Settings | None = None) -> list[str]:
         return []
 
 
-__all__ = ["Infrastructure", "load_or_create_token", "migrate", "serve", "start_infrastructure"]
+__all__ = ["Infrastructure", "load_or_create_secret", "load_or_create_token", "migrate", "serve",
+           "start_infrastructure"]

@@ -54,6 +54,7 @@ from telemetry.model import DeadLetter, Fix, InboundMessage, Position, Status
 from telemetry.rules import Pending
 from telemetry.snapshot import RegistrySnapshot, build_snapshot
 from telemetry.store import ingest as store
+from telemetry.store import outbox as outbox_store
 from telemetry.store import timescale
 from telemetry.transitions import Key, Plan, RuleEngine, Transition
 from telemetry.wire import decode_fixes, decode_status, fixes_topic, is_status_topic, status_topic
@@ -451,6 +452,31 @@ class Pipeline:
         except psycopg.Error as exc:
             self.close()
             raise StorageError(f"retention failed: {exc}") from exc
+
+    def outbox_pending(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Alerts not yet published to integrations, oldest first (``telemetry.store.outbox``)."""
+        rows: list[dict[str, Any]] = self._outbox(lambda conn: outbox_store.pending(conn, limit))
+        return rows
+
+    def outbox_done(self, published: list[int], failed: tuple[int, str] | None = None) -> None:
+        """Mark outbox rows published (the broker accepted them) and one failed attempt."""
+
+        def mark(conn: psycopg.Connection[Any]) -> None:
+            outbox_store.mark_published(conn, published)
+            if failed is not None:
+                outbox_store.mark_failed(conn, *failed)
+
+        self._outbox(mark)
+
+    def _outbox(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                return work(conn)
+        except psycopg.Error as exc:
+            metrics.DB_ERRORS.inc()
+            self.close()
+            raise StorageError(f"alert outbox: {exc}") from exc
 
     def check_silence(self) -> list[int]:
         """Raise ``communication_loss`` for silent devices; returns the new alert ids."""

@@ -24,6 +24,17 @@ class Settings(BaseSettings):
     data_dir: str = ".nazorat"
     # keep fixes and status reports this long (evidence behind alerts is always kept)
     retention_days: int = Field(1095, ge=1)
+    # officers' sign-in: HS256 key of access tokens (default: a generated key in DATA_DIR/jwt-secret, mode 600)
+    jwt_secret: str | None = None
+    access_token_ttl_s: int = Field(900, ge=30, le=86400)
+    refresh_token_ttl_s: int = Field(14 * 86400, ge=60)
+    stream_token_ttl_s: int = Field(60, ge=5, le=3600)
+    # lockout after this many failed sign-ins in a row, for lockout_s; and at most
+    # login_addr_max_failures failures per address within login_addr_window_s
+    login_max_failures: int = Field(5, ge=1)
+    lockout_s: int = Field(900, ge=1)
+    login_addr_max_failures: int = Field(20, ge=1)
+    login_addr_window_s: int = Field(900, ge=1)
     # the deployment's time zone: daily summaries (device_daily) count by its local day
     timezone: str = "Asia/Tashkent"
 

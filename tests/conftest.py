@@ -22,6 +22,7 @@ import pytest
 
 from geofence import warm_up
 from nazorat.services import CredentialStore, EmbeddedPostgres, MosquittoBroker, free_port, start_broker
+from telemetry.store import audit as audit_chain
 from telemetry.store import migrate as db
 from telemetry.store.roles import OWNER_ROLE, RUNTIME_ROLE, Database, grant_runtime, provision
 from tests.server_dirs import server_dir
@@ -182,6 +183,10 @@ def stack(database_url: str, mqtt_url: str, tmp_path: Path) -> Iterator[Stack]:
         yield s
     finally:
         stop_stack(s, log_path)
+    # whatever the test did through the engine and the API, the audit chain holds
+    with psycopg.connect(database_url) as conn:
+        report = audit_chain.verify(conn)
+    assert report.ok, f"audit chain broken after the test: {report}"
 
 
 @pytest.fixture

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from api.deps import CurrentUser, DbConn, Officer, may_see_victims
+from api.deps import DbConn, LocationReader, Officer, Principal, may_see_victims, require
 from api.errors import responses
 from api.privacy import audit_read
 from api.schemas import DeadLetterPublic, LatestPositionPublic
@@ -64,8 +64,8 @@ async def _probe_database(pool: AsyncConnectionPool) -> str | None:
     return None
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses=responses(401))
-async def metrics(_user: CurrentUser) -> Response:
+@router.get("/metrics", response_class=PlainTextResponse, responses=responses(401, 403))
+async def metrics(_user: Annotated[Principal, Depends(require("supervisor", "auditor"))]) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -79,10 +79,11 @@ async def dead_letters(db: DbConn, user: Officer, limit: int = Query(100, ge=1, 
 
 
 @router.get("/map/latest", response_model=list[LatestPositionPublic], responses=responses(401, 403, 422, 503))
-async def latest_positions(db: DbConn, user: Officer, limit: int = Query(5000, ge=1, le=50_000)) -> list[dict[str, Any]]:
-    """Latest fix per device for the live map. Audited as a location read; victims'
-    phones are left out for roles that may not see victims."""
-    rows = await registry.latest_positions(db, limit, include_victims=may_see_victims(user))
+async def latest_positions(db: DbConn, user: LocationReader,
+                           limit: int = Query(5000, ge=1, le=50_000)) -> list[dict[str, Any]]:
+    """Latest fix per device within the caller's scope, for the live map. Audited as a
+    location read; victims' phones are left out for roles that may not see victims."""
+    rows = await registry.latest_positions(db, limit, include_victims=may_see_victims(user), scope=user.scope)
     await audit_read(db, user, "positions.read_latest", rows=len(rows))
     return rows
 

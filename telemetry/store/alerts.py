@@ -13,35 +13,50 @@ import psycopg
 from psycopg.rows import dict_row
 
 from telemetry.errors import ConflictError, NotFoundError
+from telemetry.store.scope import Scope, subject_filter
 
 Row = dict[str, Any]
-RESOLUTIONS = ("confirmed", "false_alarm", "excused")
-_COLS = (
-    "id, kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, status_time, distance_m, details,"
-    " status,"
-    " created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution,"
-    " (a.kind = 'victim_proximity' OR a.details ? 'victim_device_id'"
-    " OR EXISTS (SELECT 1 FROM zones z WHERE z.id = a.zone_id AND z.victim_sensitive)"
-    " OR EXISTS (SELECT 1 FROM devices d WHERE d.id = a.device_id AND d.kind = 'victim_phone')) AS victim_sensitive"
+RESOLUTIONS = ("confirmed_violation", "false_alarm", "technical", "excused")
+#: resolutions an appellant may contest
+CONTESTABLE = ("confirmed", "confirmed_violation")
+#: the plain columns of an alert (every read returns them, from ``alerts a``)
+BASE_COLUMNS = (
+    "id", "kind", "severity", "subject_id", "device_id", "zone_id", "violation_id", "fix_time", "status_time",
+    "distance_m", "details", "status", "created_at", "acknowledged_at", "acknowledged_by", "resolved_at",
+    "resolved_by", "resolution", "assigned_to", "acknowledged_note", "resolution_note", "escalation_level",
+    "escalated_at", "escalated_to", "zone_version",
 )
+#: whether an alert (``a``) is about a victim
+VICTIM_SENSITIVE = (
+    "(a.kind = 'victim_proximity' OR a.details ? 'victim_device_id'"
+    " OR EXISTS (SELECT 1 FROM zones z WHERE z.id = a.zone_id AND z.victim_sensitive)"
+    " OR EXISTS (SELECT 1 FROM devices d WHERE d.id = a.device_id AND d.kind = 'victim_phone'))"
+)
+_COLS = ", ".join(f"a.{c}" for c in BASE_COLUMNS) + f", {VICTIM_SENSITIVE} AS victim_sensitive"
+#: the columns every alert read returns (from ``alerts a``)
+COLUMNS = _COLS
 
 
 async def list_alerts(
-    conn: psycopg.AsyncConnection[Any], *, status: str | None, subject_id: str | None, limit: int, after_id: int | None
+    conn: psycopg.AsyncConnection[Any], *, status: str | None, subject_id: str | None, limit: int, after_id: int | None,
+    scope: Scope | None = None,
 ) -> list[Row]:
+    cond, params = subject_filter(scope, "a.subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {_COLS} FROM alerts a WHERE (%(status)s::text IS NULL OR status = %(status)s)"
-            " AND (%(subject)s::text IS NULL OR subject_id = %(subject)s)"
-            " AND (%(after)s::bigint IS NULL OR id > %(after)s) ORDER BY id DESC LIMIT %(limit)s",
-            {"status": status, "subject": subject_id, "after": after_id, "limit": limit},
+            f"SELECT {_COLS} FROM alerts a WHERE (%s::text IS NULL OR a.status = %s)"
+            " AND (%s::text IS NULL OR a.subject_id = %s)"
+            f" AND (%s::bigint IS NULL OR a.id > %s) AND {cond} ORDER BY a.id DESC LIMIT %s",
+            (status, status, subject_id, subject_id, after_id, after_id, *params, limit),
         )
         return await cur.fetchall()
 
 
-async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int) -> Row:
+async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int, *, scope: Scope | None = None) -> Row:
+    """The alert, or NotFoundError when it does not exist or is outside ``scope``."""
+    cond, params = subject_filter(scope, "a.subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_COLS} FROM alerts a WHERE id = %s", (alert_id,))
+        await cur.execute(f"SELECT {_COLS} FROM alerts a WHERE a.id = %s AND {cond}", (alert_id, *params))
         row = await cur.fetchone()
     if row is None:
         raise NotFoundError("alert", str(alert_id))
@@ -87,4 +102,5 @@ async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int, *, i
         return await cur.fetchall()
 
 
-__all__ = ["RESOLUTIONS", "acknowledge", "get_alert", "list_alerts", "list_dead_letters", "resolve"]
+__all__ = ["BASE_COLUMNS", "COLUMNS", "CONTESTABLE", "RESOLUTIONS", "VICTIM_SENSITIVE", "acknowledge", "get_alert",
+           "list_alerts", "list_dead_letters", "resolve"]

@@ -5,7 +5,8 @@ transaction, so running ingest workers recompile their zone snapshot after commi
 
 Victim-sensitive data: a victim's phone (device kind ``victim_phone``) and a zone flagged
 ``victim_sensitive``. The reads here take ``include_victims``; the API decides it from the
-caller's role.
+caller's role. What a caller may see at all is its ``scope`` (``telemetry.store.scope``):
+outside it a subject, device, zone or position does not exist.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from geofence import ZoneGeometryError, validate_zone
 from telemetry.device_ids import device_id_problem
 from telemetry.errors import ConflictError, InvalidInputError, NotFoundError
 from telemetry.snapshot import REGISTRY_CHANNEL, zone_spec_from_row
+from telemetry.store import audit as audit_store
+from telemetry.store.scope import Scope, subject_filter
 
 Row = dict[str, Any]
 _SUBJECT_COLS = "id, full_name, category, order_type, timezone, term_start, term_end, created_at"
@@ -78,15 +81,21 @@ async def create_subject(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
     return (await _insert_announced(conn, "subject", [(sql, data)]))[0]
 
 
-async def list_subjects(conn: psycopg.AsyncConnection[Any], limit: int, offset: int) -> list[Row]:
+async def list_subjects(conn: psycopg.AsyncConnection[Any], limit: int, offset: int, *,
+                        scope: Scope | None = None) -> list[Row]:
+    cond, params = subject_filter(scope, "id")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_SUBJECT_COLS} FROM subjects ORDER BY id LIMIT %s OFFSET %s", (limit, offset))
+        await cur.execute(f"SELECT {_SUBJECT_COLS} FROM subjects WHERE {cond} ORDER BY id LIMIT %s OFFSET %s",
+                          (*params, limit, offset))
         return await cur.fetchall()
 
 
-async def get_subject(conn: psycopg.AsyncConnection[Any], subject_id: str) -> Row:
+async def get_subject(conn: psycopg.AsyncConnection[Any], subject_id: str, *, scope: Scope | None = None) -> Row:
+    """The subject, or NotFoundError when it does not exist or is outside ``scope``
+    (existence does not leak)."""
+    cond, params = subject_filter(scope, "id")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_SUBJECT_COLS} FROM subjects WHERE id = %s", (subject_id,))
+        await cur.execute(f"SELECT {_SUBJECT_COLS} FROM subjects WHERE id = %s AND {cond}", (subject_id, *params))
         row = await cur.fetchone()
     if row is None:
         raise NotFoundError("subject", subject_id)
@@ -99,9 +108,12 @@ async def create_device(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
     return (await _insert_announced(conn, "device", [(sql, data)]))[0]
 
 
-async def list_devices(conn: psycopg.AsyncConnection[Any], limit: int, offset: int) -> list[Row]:
+async def list_devices(conn: psycopg.AsyncConnection[Any], limit: int, offset: int, *,
+                       scope: Scope | None = None) -> list[Row]:
+    cond, params = subject_filter(scope, "subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {_DEVICE_COLS} FROM devices ORDER BY id LIMIT %s OFFSET %s", (limit, offset))
+        await cur.execute(f"SELECT {_DEVICE_COLS} FROM devices WHERE {cond} ORDER BY id LIMIT %s OFFSET %s",
+                          (*params, limit, offset))
         return await cur.fetchall()
 
 
@@ -177,14 +189,18 @@ async def create_victim_link(conn: psycopg.AsyncConnection[Any], data: Row) -> R
     return (await _insert_announced(conn, "victim link", [(sql, data)]))[0]
 
 
-async def list_zones(conn: psycopg.AsyncConnection[Any], subject_id: str | None, limit: int, offset: int) -> list[Row]:
+async def list_zones(conn: psycopg.AsyncConnection[Any], subject_id: str | None, limit: int, offset: int, *,
+                     scope: Scope | None = None) -> list[Row]:
+    """Zones (a subject's and the global ones); per-subject zones only within ``scope``."""
+    cond, params = subject_filter(scope, "subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
         if subject_id is None:
-            await cur.execute(f"SELECT {_ZONE_COLS} FROM zones ORDER BY id LIMIT %s OFFSET %s", (limit, offset))
+            await cur.execute(f"SELECT {_ZONE_COLS} FROM zones WHERE (subject_id IS NULL OR {cond}) ORDER BY id"
+                              " LIMIT %s OFFSET %s", (*params, limit, offset))
         else:
             await cur.execute(
-                f"SELECT {_ZONE_COLS} FROM zones WHERE subject_id = %s OR subject_id IS NULL ORDER BY id"
-                " LIMIT %s OFFSET %s", (subject_id, limit, offset))
+                f"SELECT {_ZONE_COLS} FROM zones WHERE (subject_id = %s AND {cond} OR subject_id IS NULL) ORDER BY id"
+                " LIMIT %s OFFSET %s", (subject_id, *params, limit, offset))
         return await cur.fetchall()
 
 
@@ -209,16 +225,18 @@ async def subject_positions(
         return await cur.fetchall()
 
 
-async def latest_positions(conn: psycopg.AsyncConnection[Any], limit: int, *, include_victims: bool) -> list[Row]:
-    """The latest fix of each device (for the live map); victims' phones only when
-    ``include_victims``."""
+async def latest_positions(conn: psycopg.AsyncConnection[Any], limit: int, *, include_victims: bool,
+                           scope: Scope | None = None) -> list[Row]:
+    """The latest fix of each device within ``scope`` (for the live map); victims'
+    phones only when ``include_victims``."""
+    cond, params = subject_filter(scope, "d.subject_id")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT DISTINCT ON (p.device_id) p.device_id, d.kind, p.subject_id, p.device_time, p.lat, p.lon,"
             " p.accuracy_m FROM devices d JOIN LATERAL (SELECT * FROM positions WHERE device_id = d.id"
-            " ORDER BY device_time DESC LIMIT 1) p ON true WHERE %s OR d.kind <> 'victim_phone'"
+            f" ORDER BY device_time DESC LIMIT 1) p ON true WHERE (%s OR d.kind <> 'victim_phone') AND {cond}"
             " ORDER BY p.device_id LIMIT %s",
-            (include_victims, limit),
+            (include_victims, *params, limit),
         )
         return await cur.fetchall()
 
@@ -226,12 +244,12 @@ async def latest_positions(conn: psycopg.AsyncConnection[Any], limit: int, *, in
 async def audit(
     conn: psycopg.AsyncConnection[Any], *, actor: str, action: str, subject_id: str | None = None,
     target: str | None = None, remote_addr: str | None = None, details: Row | None = None,
+    role: str | None = None, scope: str | None = None,
 ) -> None:
-    await conn.execute(
-        "INSERT INTO audit_log (actor, action, subject_id, target, remote_addr, details)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
-        (actor, action, subject_id, target, remote_addr, Jsonb(details or {})),
-    )
+    """One record of the hash-chained audit log (kept here for its callers; see
+    :mod:`telemetry.store.audit`)."""
+    await audit_store.append(conn, actor=actor, action=action, role=role, subject_id=subject_id, target=target,
+                             remote_addr=remote_addr, scope=scope, details=details)
 
 
 __all__ = [

@@ -31,7 +31,8 @@ SUPERUSER = "postgres"
 OWNER_ROLE = "nazorat_owner"
 RUNTIME_ROLE = "nazorat_app"
 # tables the run-time role may only append to and read
-APPEND_ONLY_TABLES = ("audit_log",)
+# audit_head is written only by the audit chain trigger (SECURITY DEFINER), never by the run-time role
+APPEND_ONLY_TABLES = ("audit_log", "audit_head")
 
 
 def with_credentials(url: str, role: str, password: str, database: str | None = None) -> str:

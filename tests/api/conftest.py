@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from api import create_app
 from api.deps import Principal, get_principal
 from nazorat.services import free_port
+from telemetry.store.scope import ALL
 
 
 @dataclass
@@ -33,8 +34,10 @@ class LiveApi:
 
     @contextmanager
     def acting_as(self, role: str, name: str = "officer-1") -> Iterator[Principal]:
-        """Requests are made by a principal of ``role`` (the token is still required)."""
-        principal = Principal(name=name, role=role, remote_addr="127.0.0.1")
+        """Requests are made by a principal of ``role`` (the token is still required), with
+        every subject in its scope: these tests are about what a role may see, not a
+        caseload (tests/api/test_scoping.py is)."""
+        principal = Principal(name=name, role=role, remote_addr="127.0.0.1", explicit_scope=ALL)
 
         async def _principal() -> Principal:
             return principal

@@ -69,14 +69,31 @@ def _fuzz(operation: Any, base_url: str, headers: dict[str, str], statuses: set[
     return run
 
 
+def _officer_token(live_api: LiveApi) -> str:
+    """A signed-in officer with subject s1 on its caseload (issue 11: fuzzed as admin and as an officer)."""
+    with live_api.client() as c:
+        r = c.post("/accounts", json={"username": "fuzz-officer", "role": "officer", "password": "p" * 12})
+        assert r.status_code == 201, r.text
+        assert c.put("/subjects/s1/assignment", json={"officer_id": r.json()["id"]}).status_code == 200
+        r = c.post("/auth/token", data={"grant_type": "password", "username": "fuzz-officer", "password": "p" * 12})
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"])
+
+
+# a stream that never ends by itself (tests/api/test_feed.py covers it)
+NOT_FUZZED = {"GET /feed"}
+
+
 @pytest.mark.slow
-def test_no_5xx_and_every_status_documented(live_api: LiveApi) -> None:
+@pytest.mark.parametrize("role", ["admin", "officer"])
+def test_no_5xx_and_every_status_documented(live_api: LiveApi, role: str) -> None:
     _seed(live_api)
     schema = schemathesis.openapi.from_url(f"{live_api.url}/openapi.json")
-    headers = {"Authorization": f"Bearer {live_api.token}"}
+    token = live_api.token if role == "admin" else _officer_token(live_api)
+    headers = {"Authorization": f"Bearer {token}"}
     failures: dict[tuple[str, int, str], str] = {}
     seen: dict[str, set[int]] = {}
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [op for op in (result.ok() for result in schema.get_all_operations()) if op.label not in NOT_FUZZED]
     assert len(operations) >= 15, [op.label for op in operations]
 
     for operation in operations:

@@ -109,6 +109,7 @@ def test_officer_acknowledges_and_resolves(stack: Stack) -> None:
         r = c.post(f"/alerts/{aid}/acknowledge")
         assert r.status_code == 200 and r.json()["status"] == "acknowledged"
         assert c.post(f"/alerts/{aid}/acknowledge").status_code == 409
-        r = c.post(f"/alerts/{aid}/resolve", json={"resolution": "false_alarm"})
+        assert c.post(f"/alerts/{aid}/resolve", json={"outcome": "false_alarm"}).status_code == 422  # no note
+        r = c.post(f"/alerts/{aid}/resolve", json={"outcome": "false_alarm", "note": "phone left at home"})
         assert r.status_code == 200 and r.json()["resolution"] == "false_alarm"
-        assert c.post(f"/alerts/{aid}/resolve", json={"resolution": "bogus"}).status_code == 422
+        assert c.post(f"/alerts/{aid}/resolve", json={"outcome": "bogus", "note": "x"}).status_code == 422
