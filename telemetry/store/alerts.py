@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from telemetry.errors import ConflictError, NotFoundError
+from telemetry.errors import NotFoundError
 from telemetry.store.scope import Scope, subject_filter
 
 Row = dict[str, Any]
@@ -63,31 +63,6 @@ async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int, *, scope:
     return row
 
 
-async def acknowledge(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: str) -> Row:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"UPDATE alerts a SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s"
-            f" WHERE id = %s AND status = 'open' RETURNING {_COLS}", (officer, alert_id))
-        row = await cur.fetchone()
-    if row is None:
-        current = await get_alert(conn, alert_id)
-        raise ConflictError("alert", str(alert_id), f"cannot acknowledge an alert that is {current['status']}")
-    return row
-
-
-async def resolve(conn: psycopg.AsyncConnection[Any], alert_id: int, officer: str, resolution: str) -> Row:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"UPDATE alerts a SET status = 'resolved', resolved_at = now(), resolved_by = %s, resolution = %s,"
-            f" acknowledged_at = coalesce(acknowledged_at, now()), acknowledged_by = coalesce(acknowledged_by, %s)"
-            f" WHERE id = %s AND status <> 'resolved' RETURNING {_COLS}", (officer, resolution, officer, alert_id))
-        row = await cur.fetchone()
-    if row is None:
-        await get_alert(conn, alert_id)
-        raise ConflictError("alert", str(alert_id), "already resolved")
-    return row
-
-
 async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int, *, include_victims: bool) -> list[Row]:
     """Newest first. A payload sent under a victim's phone's topic holds the victim's
     coordinates: ``payload_head`` is NULL (and ``masked`` true) unless ``include_victims``."""
@@ -102,5 +77,5 @@ async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int, *, i
         return await cur.fetchall()
 
 
-__all__ = ["BASE_COLUMNS", "COLUMNS", "CONTESTABLE", "RESOLUTIONS", "VICTIM_SENSITIVE", "acknowledge", "get_alert",
-           "list_alerts", "list_dead_letters", "resolve"]
+__all__ = ["BASE_COLUMNS", "COLUMNS", "CONTESTABLE", "RESOLUTIONS", "VICTIM_SENSITIVE", "get_alert", "list_alerts",
+           "list_dead_letters"]
