@@ -247,20 +247,14 @@ def apply_sim_profiles(database_url: str, plan: Any) -> None:
     for profiles. Announced on the registry channel, so running engines reload."""
     import psycopg
 
-    from telemetry.store.sql import REGISTRY_CHANNEL
+    from telemetry.store.profiles import put_device_profile
 
     needed = plan.profiles_needed()
     if not needed:
         return
     with psycopg.connect(database_url) as conn:
         for name, values in needed.items():
-            cols = ", ".join(values)
-            conn.execute(f"INSERT INTO device_profiles (name, {cols}) VALUES (%s, {', '.join(['%s'] * len(values))})"
-                         f" ON CONFLICT (name) DO UPDATE SET ({cols}) = ROW({', '.join('excluded.' + c for c in values)})",
-                         (name, *values.values()))
-            conn.execute("UPDATE devices SET profile = %s WHERE id = ANY(%s)",
-                         (name, [d for d, p in plan.profiles.items() if p == name]))
-        conn.execute(f"NOTIFY {REGISTRY_CHANNEL}")
+            put_device_profile(conn, name, values, [d for d, p in plan.profiles.items() if p == name])
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
