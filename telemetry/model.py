@@ -45,6 +45,11 @@ class Position:
     source: str = "gps"  # gps, cell or wifi: only GPS positions may start or end a crossing
 
 
+def position_of(f: Fix) -> Position:
+    """The position a fix puts its device at."""
+    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m, f.source)
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     topic: str
@@ -58,4 +63,4 @@ class DeadLetter:
     payload: bytes
 
 
-__all__ = ["DeadLetter", "Fix", "InboundMessage", "Position", "Status"]
+__all__ = ["DeadLetter", "Fix", "InboundMessage", "Position", "Status", "position_of"]

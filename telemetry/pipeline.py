@@ -50,7 +50,7 @@ from telemetry import metrics, plausibility
 from telemetry.conditions import DeviceCondition, Profile, assess, is_news
 from telemetry.dead_letters import reason_code
 from telemetry.errors import DecodeError, StorageError
-from telemetry.model import DeadLetter, Fix, InboundMessage, Position, Status
+from telemetry.model import DeadLetter, Fix, InboundMessage, Position, Status, position_of
 from telemetry.rules import Pending
 from telemetry.snapshot import RegistrySnapshot, build_snapshot
 from telemetry.store import ingest as store
@@ -137,10 +137,6 @@ def order_and_dedupe(fixes: list[Fix]) -> list[Fix]:
 
 def _fix_json(f: Fix) -> bytes:
     return json.dumps({"t": f.time_ms, "lat": f.lat, "lon": f.lon, "acc": f.accuracy_m, "src": f.source}).encode()
-
-
-def _position(f: Fix) -> Position:
-    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m, f.source)
 
 
 class Pipeline:
@@ -291,7 +287,7 @@ class Pipeline:
             b.late.append(is_late)
             b.flags.append(fl)
             if not fl and not is_late:
-                previous[f.device_id] = _position(f)
+                previous[f.device_id] = position_of(f)
 
     def _store_positions(self, conn: psycopg.Connection[Any], b: Batch) -> None:
         devices = b.snap.devices

@@ -44,7 +44,7 @@ import numpy as np
 
 from geofence import Evaluation, ZoneState, evaluate, path_candidates, path_crosses
 from telemetry.crossing import certain_crossings
-from telemetry.model import Fix, Position
+from telemetry.model import Fix, Position, position_of
 from telemetry.proximity import MAX_VICTIM_FIX_AGE_S, distance_m, proximity_signal
 from telemetry.rules import COMPLIANT, DEFAULT_DWELL, NEUTRAL, RULE_OFF, VIOLATING, Action, Dwell, Pending, step
 from telemetry.snapshot import RegistrySnapshot
@@ -84,10 +84,6 @@ class Plan:
     last: dict[str, Position] = field(default_factory=dict)
     pair_distance: dict[Key, tuple[float, int]] = field(default_factory=dict)
     pair_rate: dict[Key, tuple[float | None, float | None]] = field(default_factory=dict)
-
-
-def _position(f: Fix) -> Position:
-    return Position(f.time_ms, f.lon, f.lat, f.accuracy_m, f.source)
 
 
 def _signal(f: Fix, state: int, violating: bool) -> int:
@@ -179,7 +175,7 @@ class RuleEngine:
         self._plan_victims(snap, fresh, plan)
         for i, f in enumerate(fresh):  # sorted by (device, time): each device's last fix
             if i + 1 == len(fresh) or fresh[i + 1].device_id != f.device_id:
-                plan.last[f.device_id] = _position(f)
+                plan.last[f.device_id] = position_of(f)
         return plan
 
     def plan_late(self, snap: RegistrySnapshot, late: list[Fix]) -> list[Transition]:
@@ -216,9 +212,9 @@ class RuleEngine:
             r = replay.setdefault(key, _Replay())
             action, r.pending = step(r.is_open, r.pending, signal, f.time_ms, snap.zone_dwell.get(key[1], DEFAULT_DWELL))
             if action == "open":
-                r.is_open, r.opened_by, r.distance_m = True, _position(f), d
+                r.is_open, r.opened_by, r.distance_m = True, position_of(f), d
             elif action == "close":
-                finish(key, r, _position(f))
+                finish(key, r, position_of(f))
                 r.is_open, r.opened_by, r.distance_m = False, None, None
 
         for i, f in enumerate(evaluable):
@@ -287,7 +283,7 @@ class RuleEngine:
                     d = float(distance[p])
                     alert_kind = "exclusion_zone_entered" if kind[p] == _EXCLUSION else "inclusion_zone_left"
                     plan.transitions.append(Transition(
-                        f.device_id, sid, zone_id, action, _position(f), f.source, zone_id=zone_id,
+                        f.device_id, sid, zone_id, action, position_of(f), f.source, zone_id=zone_id,
                         kind=alert_kind, distance_m=abs(d) if np.isfinite(d) else None))
             # a global zone not listed for this fix is OUTSIDE it
             for rule in [r for r in global_keys.get(f.device_id, ()) if r not in listed]:
@@ -296,7 +292,7 @@ class RuleEngine:
                     continue
                 if f.source == "gps" and self._step(plan, key, COMPLIANT, f.time_ms,
                                                     snap.zone_dwell.get(rule, DEFAULT_DWELL)) == "close":
-                    plan.transitions.append(Transition(f.device_id, sid, rule, "close", _position(f), f.source,
+                    plan.transitions.append(Transition(f.device_id, sid, rule, "close", position_of(f), f.source,
                                                        zone_id=rule))
             for z in crossings.get(i, ()):
                 zone_id = zs.zone_ids[z]
@@ -306,14 +302,14 @@ class RuleEngine:
                 prev = self._previous(evaluable, i)
                 assert prev is not None
                 plan.transitions.append(Transition(
-                    f.device_id, sid, zone_id, "crossed", _position(f), f.source, zone_id=zone_id,
+                    f.device_id, sid, zone_id, "crossed", position_of(f), f.source, zone_id=zone_id,
                     kind="exclusion_zone_crossed",
                     details={"from_time_ms": prev.t_ms, "from_lat": prev.lat, "from_lon": prev.lon}))
 
     def _previous(self, evaluable: list[Fix], i: int) -> Position | None:
         f = evaluable[i]
         if i > 0 and evaluable[i - 1].device_id == f.device_id:
-            return _position(evaluable[i - 1])
+            return position_of(evaluable[i - 1])
         return self.last.get(f.device_id)
 
     def _crossing_hits(self, snap: RegistrySnapshot, evaluable: list[Fix], subj: np.ndarray) -> dict[int, list[int]]:
@@ -329,7 +325,7 @@ class RuleEngine:
             if prev is None or f.source != "gps" or prev.source != "gps":  # cell/wifi never open a violation
                 continue
             gap_s = (f.time_ms - prev.t_ms) / 1000.0
-            if gap_s < CROSSING_MIN_GAP_S or distance_m(prev, _position(f)) > MAX_PLAUSIBLE_SPEED_MPS * gap_s:
+            if gap_s < CROSSING_MIN_GAP_S or distance_m(prev, position_of(f)) > MAX_PLAUSIBLE_SPEED_MPS * gap_s:
                 continue
             segments.append(i)
             starts.append(prev)
@@ -345,7 +341,7 @@ class RuleEngine:
         met = path_crosses(zs, lon0[seg], lat0[seg], lon1[seg], lat1[seg], zone)
         seg, zone = seg[met], zone[met]
         certain = certain_crossings(zs, [int(subj[segments[k]]) for k in seg], [starts[k] for k in seg],
-                                    [_position(evaluable[segments[k]]) for k in seg], zone)
+                                    [position_of(evaluable[segments[k]]) for k in seg], zone)
         out: dict[int, list[int]] = {}
         for k, z in zip(seg[certain], zone[certain], strict=True):
             out.setdefault(segments[int(k)], []).append(int(z))
@@ -368,7 +364,7 @@ class RuleEngine:
                 pairs = [(f.device_id, link.victim_device_id, link.radius_m, link.subject_id)
                          for link in snap.links_by_subject.get(info.subject_id or "", [])]
             moved_from = self._last(plan, f.device_id)  # the mover's previous position
-            plan.last[f.device_id] = _position(f)
+            plan.last[f.device_id] = position_of(f)
             for person, victim, radius, sid in pairs:
                 p_pos = self._last(plan, person)
                 v_pos = self._last(plan, victim)
@@ -381,7 +377,7 @@ class RuleEngine:
                 if not math.isnan(d):
                     rates = plan.pair_rate.get(key) or self.pair_rate.get(key) or (None, None)
                     other = v_pos if f.device_id == person else p_pos
-                    rate = _closing_component(moved_from, _position(f), other)
+                    rate = _closing_component(moved_from, position_of(f), other)
                     rates = (rate, rates[1]) if f.device_id == person else (rates[0], rate)
                     plan.pair_rate[key] = rates
                     known = [r for r in rates if r is not None]
