@@ -11,7 +11,7 @@ from collections import namedtuple
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,6 +66,10 @@ class ZoneSet:
     zone_ids: tuple[str, ...]
     zone_kind: np.ndarray  # int8: 0 inclusion, 1 exclusion (public: see also geofence.zone_is_exclusion)
     subject_index: dict[str, int]
+    # every zone that applies to a category (or everyone) rather than one subject: the
+    # global exclusion zones of the index (listed for a fix only near it) and the global
+    # inclusion zones (listed for every fix of a subject they apply to, see compile_zones)
+    global_zone_ids: frozenset[str] = frozenset()
     # (the input ZoneSpecs are not kept: evaluation reads only the arrays, and the specs
     # with their GeoJSON lists cost more memory than the arrays; issue 15)
     # compiled kernel entry points for this zone set's argument types (see geofence._dispatch)
@@ -78,11 +82,6 @@ class ZoneSet:
     @property
     def n_subjects(self) -> int:
         return len(self.subject_index)
-
-    @cached_property
-    def global_zone_ids(self) -> frozenset[str]:
-        """The ids of the zones that apply to a category (or everyone), not one subject."""
-        return frozenset(self.zone_ids[int(z)] for z in self.arrays.global_ids)
 
 
 @lru_cache(maxsize=64)
@@ -170,6 +169,11 @@ def compile_zones(
     lat_parts: list[np.ndarray] = []
     subj_zones: list[list[int]] = [[] for _ in subjects]
     global_ids: list[int] = []
+    # global inclusion zones (a region every subject of a category must stay in): listed
+    # with each such subject's own zones, never through the index, because a fix far from
+    # the zone is the one that matters: an index lists a global zone only near a fix, and
+    # "not listed" reads as OUTSIDE, which is compliant for an exclusion zone only
+    global_inclusion: list[int] = []
     polygon_zones: list[int] = []
     # circle zones as (zone, lon, lat, radius_m), projected together after the loop
     circles: list[tuple[int, float, float, float]] = []  # zones whose box comes from their projected vertices
@@ -186,7 +190,7 @@ def compile_zones(
             subj_zones[s].append(z)
             tz_name = spec.timezone or subjects[s].timezone
         else:
-            global_ids.append(z)
+            (global_inclusion if spec.kind == "inclusion" else global_ids).append(z)
             zone_cat[z] = cat_code(spec.category)
             tz_name = spec.timezone or DEFAULT_TIMEZONE
         zone_tz[z] = tz_code(tz_name)
@@ -276,6 +280,10 @@ def compile_zones(
     exc_off, exc_flat = _csr(exc_lists, dtype=np.int64)
     exc = exc_flat.reshape(-1, 3)
     exc_off //= 3
+    for z in global_inclusion:
+        for s, rules in enumerate(subjects):
+            if zones[z].category is None or rules.category == zones[z].category:
+                subj_zones[s].append(z)
     subj_zone_off, subj_zone_ids = _csr(subj_zones)
 
     if vx.shape[0] >= 2**31:
@@ -312,6 +320,7 @@ def compile_zones(
         zone_ids=tuple(z.zone_id for z in zones),
         zone_kind=zone_kind,
         subject_index=subject_index,
+        global_zone_ids=frozenset(zones[z].zone_id for z in (*global_ids, *global_inclusion)),
     )
 
 

@@ -84,3 +84,22 @@ def test_global_zone_ids_name_the_category_zones() -> None:
                         ZoneSpec("school", "exclusion", point, 80.0, category="minor"),
                         ZoneSpec("border", "inclusion", point, 900.0)], [SubjectRules("s1", category="minor")])
     assert zs.global_zone_ids == frozenset({"school", "border"})
+
+
+def test_a_global_inclusion_zone_is_listed_for_every_fix_of_its_category_far_or_near() -> None:
+    import numpy as np
+
+    from geofence import SubjectRules, ZoneSpec, ZoneState, compile_zones, evaluate
+
+    region = {"type": "Point", "coordinates": [69.24, 41.30]}
+    zs = compile_zones([ZoneSpec("region", "inclusion", region, 5_000.0, category="curfew"),
+                        ZoneSpec("school", "exclusion", region, 80.0, category="curfew")],
+                       [SubjectRules("s1", category="curfew"), SubjectRules("s2", category="other")])
+    # s1 near the centre, s1 three degrees east (far from both zones), s2 near the centre
+    ev = evaluate(zs, np.array([69.24, 72.24, 69.24]), np.array([41.30, 41.30, 41.30]), np.array([5.0, 5.0, 5.0]),
+                  np.array([0, 0, 1], dtype=np.int32), np.full(3, 1_800_000_000, dtype=np.int64))
+    listed = [{zs.zone_ids[ev.pair_zone[p]]: int(ev.pair_state[p]) for p in ev.pairs_of(i)} for i in range(3)]
+    assert listed[0] == {"region": ZoneState.INSIDE, "school": ZoneState.INSIDE}
+    assert listed[1] == {"region": ZoneState.OUTSIDE}  # the far exclusion zone is not listed: outside
+    assert listed[2] == {}
+    assert zs.global_zone_ids == frozenset({"region", "school"})

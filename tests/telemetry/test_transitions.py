@@ -320,3 +320,19 @@ def test_a_crossing_is_not_raised_while_the_zone_is_open() -> None:
     snap = snapshot([SCHOOL], dwell={"school": Dwell(close_fixes=3)})
     engine = RuleEngine({})
     assert _one_by_one(engine, snap, [fix(0, 0, 0), fix(60, 1000, 0), fix(120, -1000, 0)]) == [("open", "school", 0)]
+
+
+def test_a_global_inclusion_zone_left_far_behind_opens_and_stays_open() -> None:
+    """A region every subject of a category must stay in: a fix far outside it is the
+    violation (an index that lists global zones only near a fix would miss it, and read
+    "not listed" as outside = compliant, which holds for exclusion zones only)."""
+    region = square("region", "inclusion", 0, 0, 2000, subject=None, category="curfew")
+    for category, expected in (("curfew", [("open", "region")]), ("other", [])):
+        snap = snapshot([region], subjects=[SubjectRules("s1", category=category)])
+        engine = RuleEngine({})
+        assert live(engine, snap, [fix(0, 0, 0)]) == []
+        assert actions(live(engine, snap, [fix(60, 50_000, 0)])) == expected
+        # farther still: the violation stays open (it closed here before the fix)
+        assert live(engine, snap, [fix(120, 200_000, 0)]) == []
+        # back inside: the default dwell closes it on the second compliant fix
+        assert actions(live(engine, snap, [fix(180, 0, 0), fix(240, 0, 0)])) == [("close", "region")] * len(expected)
