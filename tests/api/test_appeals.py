@@ -77,8 +77,9 @@ def appellant(c: httpx.Client, w: dict[str, Any], subject: str, username: str, b
     assert r.status_code == 201, r.text
     assert r.json()["role"] == "appellant" and r.json()["subject_id"] == subject
     w["ids"][username] = r.json()["id"]
-    w["heads"][username] = bearer(login(c, username)["access_token"])
-    return w["heads"][username]
+    head = bearer(login(c, username)["access_token"])
+    w["heads"][username] = head
+    return head
 
 
 def test_appellant_accounts_are_made_within_the_caller_s_scope(database_url: str) -> None:
