@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,6 +85,7 @@ class AppealSettings(_Strict):
 
 
 class AppealSettingsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"contest_days": 10, "timezone": "Asia/Tashkent"}]})
     contest_days: int
     timezone: str
 
@@ -127,15 +128,18 @@ class AttachmentPublic(BaseModel):
     uploaded_by: str
 
 
+_APPEAL_EXAMPLE: dict[str, Any] = {
+    "id": 5, "track": "contest", "kind": "contest", "subject_id": "S-1001", "appellant_id": 12, "alert_id": 41,
+    "violation_id": 17, "text": "I was at the hospital.", "language": "en", "state": "under_review",
+    "submitted_at": "2026-12-01T09:00:00Z", "needs_study": False, "due_on": "2026-12-11",
+    "due_at": "2026-12-11T19:00:00Z", "reviewer_id": 7, "assigned_at": "2026-12-01T10:00:00Z",
+    "extended_at": None, "extension_reason": None, "decided_at": None, "decision_reason": None,
+    "overdue": False, "decided_late": False,
+    "status_text": "An officer is reviewing your appeal. The answer is due by 2026-12-11."}
+
+
 class AppealPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": 5, "track": "contest", "kind": "contest", "subject_id": "S-1001", "appellant_id": 12, "alert_id": 41,
-         "violation_id": 17, "text": "I was at the hospital.", "language": "en", "state": "under_review",
-         "submitted_at": "2026-12-01T09:00:00Z", "needs_study": False, "due_on": "2026-12-11",
-         "due_at": "2026-12-11T19:00:00Z", "reviewer_id": 7, "assigned_at": "2026-12-01T10:00:00Z",
-         "extended_at": None, "extension_reason": None, "decided_at": None, "decision_reason": None,
-         "overdue": False, "decided_late": False,
-         "status_text": "An officer is reviewing your appeal. The answer is due by 2026-12-11."}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_APPEAL_EXAMPLE]})
     id: int
     track: Track
     kind: str
@@ -162,6 +166,16 @@ class AppealPublic(BaseModel):
 
 
 class AppealDetail(AppealPublic):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_APPEAL_EXAMPLE,
+         "events": [{"id": 9, "at": "2026-12-01T09:00:00Z", "actor": "karimov.lawyer", "action": "submitted",
+                     "from_state": None, "to_state": "submitted", "note": None, "due_on": "2026-12-11",
+                     "text": "Contest of a violation submitted."}],
+         "notices": [{"id": 2, "at": "2026-12-03T09:00:00Z", "kind": "decision", "due_on": None,
+                      "reason": "The hospital confirms the visit.", "decision": "upheld", "read_at": None,
+                      "text": "Dear appellant, your appeal has been decided: upheld. Reasons: The hospital confirms"
+                              " the visit."}],
+         "attachments": []}]})
     events: list[AppealEventPublic]
     notices: list[AppealNoticePublic]
     attachments: list[AttachmentPublic]

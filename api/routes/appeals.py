@@ -244,7 +244,16 @@ async def get_appeal(appeal_id: AppealId, request: Request, db: DbConn, user: Ap
     return await _detail(db, row, now, texts.negotiate(lang, accept_language))
 
 
-@router.get("/{appeal_id}/evidence", response_description="the GeoJSON FeatureCollection captured at submission")
+_EVIDENCE_EXAMPLE = {"type": "FeatureCollection", "captured_at": "2026-12-01T09:00:00+00:00", "features": [
+    {"type": "Feature", "geometry": {"type": "Point", "coordinates": [69.2401, 41.2995]},
+     "properties": {"kind": "fix", "role": "alert_fix", "device_time": "2026-11-30T22:14:05+00:00", "accuracy_m": 6.0,
+                    "source": "gps"}}],
+    "properties": {"alert_id": 41, "kind": "inclusion_zone_left", "rule": "inclusion_zone_left", "severity": "high",
+                   "at": "2026-11-30T22:14:05+00:00", "window_s": 600}}
+
+
+@router.get("/{appeal_id}/evidence", response_description="the GeoJSON FeatureCollection captured at submission",
+            responses={200: {"content": {"application/json": {"example": _EVIDENCE_EXAMPLE}}}})
 async def appeal_evidence(appeal_id: AppealId, db: DbConn, user: Staff) -> dict[str, Any]:
     """The evidence bundle captured when the contest was submitted (reviewers only; a
     victim-sensitive zone's geometry is null). Audited as a read of coordinates."""
@@ -326,7 +335,7 @@ def _manager_or_reviewer(user: Principal, row: dict[str, Any]) -> None:
 # ---- attachments ---------------------------------------------------------------------------
 
 _BINARY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
-    "schema": {"type": "string", "format": "binary"}}}}}
+    "schema": {"type": "string", "format": "binary"}, "example": "%PDF-1.7 ..."}}}}
 
 
 @router.post("/{appeal_id}/attachments", status_code=201, response_model=AttachmentPublic, openapi_extra=_BINARY)
@@ -353,7 +362,9 @@ async def add_attachment(appeal_id: AppealId, request: Request, db: DbConn, user
 
 
 _FILE: dict[int | str, dict[str, Any]] = {200: {"description": "the file as it was uploaded",
-               "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in workflow.MEDIA_TYPES}}}
+               "content": {t: {"schema": {"type": "string", "format": "binary"},
+                               **({"example": "%PDF-1.7 ..."} if t == "application/pdf" else {})}
+                           for t in workflow.MEDIA_TYPES}}}
 
 
 @router.get("/{appeal_id}/attachments/{attachment_id}", response_class=Response,

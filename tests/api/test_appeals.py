@@ -258,3 +258,31 @@ def test_contest_rejected_after_its_deadline_is_overdue_then_late(database_url: 
         assert c.post("/appeals/contests", headers=app, json={"alert_id": al["A2"], "text": "again"}).status_code == 201
         uz = c.get(f"/appeals/{aid}", headers=app).json()
         assert uz["status_text"].startswith("Murojaatingiz rad etildi.")
+
+
+def _has_example(spec: dict[str, Any], node: Any) -> bool:
+    """Whether a schema or media-type object (its $refs and array items followed) carries an example."""
+    if not isinstance(node, dict):
+        return False
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return _has_example(spec, spec["components"]["schemas"][name])
+    if node.get("examples") or "example" in node:
+        return True
+    return _has_example(spec, node.get("schema")) or _has_example(spec, node.get("items"))
+
+
+def test_every_appeals_route_is_documented_with_examples() -> None:
+    from api import create_app
+
+    spec = create_app(database_url="postgresql://unused", api_token=None).openapi()
+    operations = [(path, method, op) for path, item in spec["paths"].items() for method, op in item.items()
+                  if path.startswith("/appeals") or path.endswith("/appellants")]
+    assert len(operations) >= 14, [(p, m) for p, m, _ in operations]
+    for path, method, op in operations:
+        bodies = list(op.get("requestBody", {}).get("content", {}).values())
+        ok = [media for code, r in op["responses"].items() if code.startswith("2")
+              for media in r.get("content", {}).values()]
+        assert any(_has_example(spec, m) for m in bodies + ok), (method, path)
+        assert {"401", "404", "422"} <= set(op["responses"]), (method, path)
+        assert op.get("description") or op.get("summary"), (method, path)
