@@ -105,6 +105,7 @@ NOT_FUZZED = {"GET /feed"}
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # some 70 operations x 25 examples: over the default 300 s on a loaded machine
 @pytest.mark.parametrize("role", ["admin", "officer", "appellant"])
 def test_no_5xx_and_every_status_documented(live_api: LiveApi, role: str) -> None:
     _seed(live_api)
