@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from api import docs, errors
 from api.auth import AuthConfig
 from api.feed import FeedHub
-from api.routes import accounts, alerts, audit, auth, evidence, feed, operational, ops, registry, statistics
+from api.routes import accounts, alerts, appeals, audit, auth, evidence, feed, operational, ops, registry, statistics
 from telemetry.escalation import Clock, run_escalation, utc_now
 from telemetry.health import Health
 
@@ -61,6 +61,7 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.state.api_token = api_token or None
     app.state.auth = auth_config or AuthConfig()
     app.state.health = health if health is not None else Health()
+    app.state.clock = clock  # "now" for the appeals' deadlines (tests inject one)
     errors.install(app)
     docs.install(app)
     app.include_router(ops.router)
@@ -76,6 +77,8 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.include_router(alerts.router)
     app.include_router(evidence.router)
     app.include_router(statistics.router)
+    app.include_router(appeals.router)
+    app.include_router(appeals.appellants)
     app.include_router(feed.router)
     app.include_router(operational.router)
     return app

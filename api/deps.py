@@ -176,6 +176,10 @@ def require(*roles: str, scope: str | None = None) -> Callable[..., Coroutine[An
     scopes, if any, include ``scope``."""
 
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role == "appellant" and "appellant" not in roles:
+            # an appellant learns nothing of what else exists: positions, registry, anything
+            # but their own appeals and their subject's contestable alerts is "not found"
+            raise HTTPException(404, "not found")
         if principal.role != "admin" and principal.role not in roles:
             raise HTTPException(403, f"requires role {' or '.join(roles) or 'admin'}")
         if not principal.allows(scope):

@@ -30,13 +30,12 @@ def _point(lon: float, lat: float) -> dict[str, Any]:
     return {"type": "Point", "coordinates": [lon, lat]}
 
 
-@router.get("/{alert_id}/evidence", responses=responses(401, 403, 404, 422, 503),
-            response_description="a GeoJSON FeatureCollection (RFC 7946)")
-async def alert_evidence(
-    alert_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], db: DbConn, user: AlertActor,
-    window_s: Annotated[int, Query(ge=0, le=6 * 3600, description="seconds either side of the alert")] = 600,
-) -> dict[str, Any]:
-    alert = await alert_store.get_alert(db, alert_id, scope=user.scope)
+async def evidence_bundle(db: DbConn, alert: dict[str, Any], window_s: int, *,
+                          victims: bool) -> tuple[dict[str, Any], int, int]:
+    """The FeatureCollection behind ``alert`` (``victims``: whether a victim-sensitive
+    zone's geometry may be shown), with how many fixes it holds and how many parts were
+    masked. Also the snapshot a contest of the alert keeps (``api.routes.appeals``)."""
+    alert_id = alert["id"]
     at = alert["fix_time"] or alert["status_time"] or alert["created_at"]
     window = timedelta(seconds=window_s)
     features: list[dict[str, Any]] = []
@@ -52,7 +51,7 @@ async def alert_evidence(
         z = await evidence_store.zone(db, alert["zone_id"])
         if z is not None:
             geometry = z["geometry"]
-            if z["victim_sensitive"] and not may_see_victims(user):
+            if z["victim_sensitive"] and not victims:
                 geometry, masked = None, 1
             props = {k: z[k] for k in ("id", "name", "kind", "subject_id", "category", "radius_m", "buffer_m",
                                        "schedule", "active", "dwell_open_fixes", "dwell_open_s", "dwell_close_fixes",
@@ -64,8 +63,20 @@ async def alert_evidence(
         features.append({"type": "Feature", "geometry": None,
                          "properties": {**{k: v for k, v in s.items() if k != "device_time"}, "kind": "status",
                                         "device_time": s["device_time"].isoformat()}})
-    await audit_read(db, user, "alert.evidence_read", rows=len(fixes), masked=masked, subject_id=alert["subject_id"],
+    bundle = {"type": "FeatureCollection", "features": features,
+              "properties": {"alert_id": alert_id, "kind": alert["kind"], "rule": alert["kind"],
+                             "severity": alert["severity"], "at": at.isoformat(), "window_s": window_s}}
+    return bundle, len(fixes), masked
+
+
+@router.get("/{alert_id}/evidence", responses=responses(401, 403, 404, 422, 503),
+            response_description="a GeoJSON FeatureCollection (RFC 7946)")
+async def alert_evidence(
+    alert_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], db: DbConn, user: AlertActor,
+    window_s: Annotated[int, Query(ge=0, le=6 * 3600, description="seconds either side of the alert")] = 600,
+) -> dict[str, Any]:
+    alert = await alert_store.get_alert(db, alert_id, scope=user.scope)
+    bundle, fixes, masked = await evidence_bundle(db, alert, window_s, victims=may_see_victims(user))
+    await audit_read(db, user, "alert.evidence_read", rows=fixes, masked=masked, subject_id=alert["subject_id"],
                      target=str(alert_id), window_s=window_s)
-    return {"type": "FeatureCollection", "features": features,
-            "properties": {"alert_id": alert_id, "kind": alert["kind"], "rule": alert["kind"],
-                           "severity": alert["severity"], "at": at.isoformat(), "window_s": window_s}}
+    return bundle

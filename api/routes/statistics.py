@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import DbConn, Principal, require
 from api.errors import responses
@@ -34,6 +34,7 @@ class AlertStatistics(BaseModel):
     false_alarm: int
     technical: int
     excused: int
+    contested_upheld: int = Field(0, description="excused by an upheld contest; counted in false_alarm too")
     escalated: int
     false_alarm_rate: float | None
 

@@ -98,6 +98,9 @@ async def list_accounts(conn: Conn, *, unit_id: str | None, limit: int, offset: 
 async def update_account(conn: Conn, account_id: int, changes: Row) -> Row:
     """Change role, unit or ``disabled``; disabling or a role change revokes refresh tokens."""
     allowed = {k: v for k, v in changes.items() if k in ("role", "unit_id", "disabled", "subject_id")}
+    for key in ("role", "unit_id", "disabled"):  # an explicit null (only subject_id may be cleared)
+        if key in allowed and allowed[key] is None:
+            raise InvalidInputError(key, "may not be null")
     current = await get_account(conn, account_id)
     if not allowed:
         return current

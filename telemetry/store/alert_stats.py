@@ -1,6 +1,9 @@
 """Alert-burden statistics (async, for the API): per officer, unit, alert type, zone or
 device profile, the time to acknowledge and to resolve (p50/p90, seconds), the outcomes
-and the false-alarm rate. No coordinates: auditors may read them."""
+and the false-alarm rate. No coordinates: auditors may read them.
+
+An alert whose contest was upheld (``appeals``, issue 12) was a false alert: it counts in
+``false_alarm`` (and the rate) and in ``contested_upheld``, not in ``excused``."""
 
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from psycopg.rows import dict_row
 from telemetry.store.scope import Scope, subject_filter
 
 Row = dict[str, Any]
+#: the alert was excused by an upheld contest
+_UPHELD = ("(a.resolution = 'excused' AND EXISTS (SELECT 1 FROM appeals ap WHERE ap.alert_id = a.id"
+           " AND ap.track = 'contest' AND ap.state = 'upheld'))")
 #: what the statistics can be grouped by (a closed set: each is an SQL expression)
 GROUPS = {
     "officer": "coalesce(acc.username, '(no officer)')",  # the subject's caseload officer
@@ -38,9 +44,10 @@ async def alert_statistics(conn: psycopg.AsyncConnection[Any], *, group_by: str,
             f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {res}) AS resolve_p50_s,"
             f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {res}) AS resolve_p90_s,"
             " count(*) FILTER (WHERE a.resolution = 'confirmed_violation') AS confirmed_violation,"
-            " count(*) FILTER (WHERE a.resolution = 'false_alarm') AS false_alarm,"
+            f" count(*) FILTER (WHERE a.resolution = 'false_alarm' OR {_UPHELD}) AS false_alarm,"
             " count(*) FILTER (WHERE a.resolution = 'technical') AS technical,"
-            " count(*) FILTER (WHERE a.resolution = 'excused') AS excused,"
+            f" count(*) FILTER (WHERE a.resolution = 'excused' AND NOT {_UPHELD}) AS excused,"
+            f" count(*) FILTER (WHERE {_UPHELD}) AS contested_upheld,"
             " count(*) FILTER (WHERE a.escalation_level > 0) AS escalated"
             " FROM alerts a LEFT JOIN subjects s ON s.id = a.subject_id"
             " LEFT JOIN accounts acc ON acc.id = s.officer_id LEFT JOIN devices d ON d.id = a.device_id"

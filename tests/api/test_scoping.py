@@ -63,15 +63,15 @@ def test_role_route_matrix(database_url: str) -> None:
         # what each role sees in the lists (403 where the role has no business there)
         lists: dict[str, dict[str, set[Any] | int]] = {
             "/subjects": {"admin": {"A", "B", "C"}, "sup1": {"A", "B"}, "sup2": {"C"}, "off1": {"A"}, "aud": 403,
-                          "app": 403},
+                          "app": 404},
             "/devices": {"admin": {"dA", "dB", "dC"}, "sup1": {"dA", "dB"}, "sup2": {"dC"}, "off1": {"dA"},
-                         "aud": 403, "app": 403},
+                         "aud": 403, "app": 404},
             "/zones": {"admin": {"zA", "zB", "gz"}, "sup1": {"zA", "zB", "gz"}, "sup2": {"gz"}, "off1": {"zA", "gz"},
-                       "aud": 403, "app": 403},
+                       "aud": 403, "app": 404},
             "/alerts": {"admin": {a, a2, b, cc}, "sup1": {a, a2, b}, "sup2": {cc}, "off1": {a, a2}, "aud": 403,
                         "app": {a}},
             "/map/latest": {"admin": {"dA", "dB", "dC"}, "sup1": {"dA", "dB"}, "sup2": {"dC"}, "off1": {"dA"},
-                            "aud": 403, "app": 403},
+                            "aud": 403, "app": 404},
         }
         for path, expected in lists.items():
             assert c.get(path).status_code == 401, path
@@ -84,21 +84,21 @@ def test_role_route_matrix(database_url: str) -> None:
 
         # single resources: 200, or 404 outside the scope (never 403: existence does not leak)
         single = {
-            "/subjects/A": {"admin": 200, "sup1": 200, "sup2": 404, "off1": 200, "aud": 403, "app": 403},
+            "/subjects/A": {"admin": 200, "sup1": 200, "sup2": 404, "off1": 200, "aud": 403, "app": 404},
             "/subjects/B": {"admin": 200, "sup1": 200, "sup2": 404, "off1": 404},
             "/subjects/nobody": {"admin": 404, "off1": 404},
-            "/subjects/A/positions": {"admin": 200, "sup1": 200, "sup2": 404, "off1": 200, "aud": 403, "app": 403},
+            "/subjects/A/positions": {"admin": 200, "sup1": 200, "sup2": 404, "off1": 200, "aud": 403, "app": 404},
             "/subjects/B/positions": {"off1": 404, "sup2": 404},
             "/subjects/A/assignments": {"admin": 200, "sup1": 200, "sup2": 404, "off1": 200, "aud": 403},
             f"/alerts/{a}": {"admin": 200, "sup1": 200, "sup2": 404, "off1": 200, "aud": 403, "app": 200},
             f"/alerts/{a2}": {"off1": 200, "app": 404},  # open: not (yet) contestable
             f"/alerts/{b}": {"sup1": 200, "off1": 404, "app": 404},
-            "/accounts": {"admin": 200, "sup1": 403, "off1": 403, "aud": 403, "app": 403},
-            "/api-keys": {"admin": 200, "sup1": 403, "off1": 403, "aud": 403, "app": 403},
-            "/audit": {"admin": 200, "aud": 200, "sup1": 403, "off1": 403, "app": 403},
-            "/audit/verify": {"admin": 200, "aud": 200, "sup1": 403, "off1": 403, "app": 403},
-            "/metrics": {"admin": 200, "sup1": 200, "aud": 200, "off1": 403, "app": 403},
-            "/dead-letters": {"admin": 200, "sup1": 200, "off1": 200, "aud": 403, "app": 403},
+            "/accounts": {"admin": 200, "sup1": 403, "off1": 403, "aud": 403, "app": 404},
+            "/api-keys": {"admin": 200, "sup1": 403, "off1": 403, "aud": 403, "app": 404},
+            "/audit": {"admin": 200, "aud": 200, "sup1": 403, "off1": 403, "app": 404},
+            "/audit/verify": {"admin": 200, "aud": 200, "sup1": 403, "off1": 403, "app": 404},
+            "/metrics": {"admin": 200, "sup1": 200, "aud": 200, "off1": 403, "app": 404},
+            "/dead-letters": {"admin": 200, "sup1": 200, "off1": 200, "aud": 403, "app": 404},
             "/units": {"admin": 200, "sup1": 200, "off1": 200, "aud": 200, "app": 200},
             "/auth/me": {role: 200 for role in ROLES if role != "anon"},
         }
@@ -112,20 +112,20 @@ def test_role_route_matrix(database_url: str) -> None:
         assert shown["details"] == {} and shown["distance_m"] is None
         assert c.get(f"/alerts/{a}", headers=heads["off1"]).json()["details"] == {"victim": "secret"}
 
-        # writes: the role check first (403), then the scope (404)
+        # writes: the role check first (403; an appellant: 404, nothing else exists for them), then the scope (404)
         writes: list[tuple[str, str, dict[str, Any], dict[str, int]]] = [
-            ("POST", f"/alerts/{b}/acknowledge", {}, {"off1": 404, "sup2": 404, "aud": 403, "app": 403}),
-            ("POST", f"/alerts/{a2}/acknowledge", {}, {"aud": 403, "app": 403, "off1": 200}),
+            ("POST", f"/alerts/{b}/acknowledge", {}, {"off1": 404, "sup2": 404, "aud": 403, "app": 404}),
+            ("POST", f"/alerts/{a2}/acknowledge", {}, {"aud": 403, "app": 404, "off1": 200}),
             ("POST", f"/alerts/{a2}/resolve", {"outcome": "false_alarm", "note": "x"}, {"sup2": 404, "off1": 200}),
-            ("POST", "/subjects", {"id": "D", "full_name": "x"}, {"off1": 403, "aud": 403, "app": 403, "sup1": 201}),
+            ("POST", "/subjects", {"id": "D", "full_name": "x"}, {"off1": 403, "aud": 403, "app": 404, "sup1": 201}),
             ("POST", "/devices", {"id": "dX", "subject_id": "C"}, {"off1": 403, "sup1": 404, "sup2": 201}),
             ("POST", "/subjects/C/absences", {"starts_at": "2026-12-01T09:00:00+05:00", "ends_at": "2026-12-01T10:00:00+05:00",
                                               "reason": "court"}, {"sup1": 404, "off1": 403, "sup2": 201}),
             ("PUT", "/subjects/A/assignment", {"officer_id": ids["off2"]}, {"off1": 403, "sup2": 404, "sup1": 200}),
             ("PUT", "/subjects/D/assignment", {"officer_id": ids["sup2"]}, {"sup1": 404}),  # not in sup1's unit
             ("POST", "/accounts", {"username": "x", "role": "officer", "password": "p" * 12},
-             {"sup1": 403, "off1": 403, "aud": 403, "app": 403}),
-            ("POST", "/units", {"id": "u3", "name": "x"}, {"sup1": 403, "off1": 403, "aud": 403, "app": 403}),
+             {"sup1": 403, "off1": 403, "aud": 403, "app": 404}),
+            ("POST", "/units", {"id": "u3", "name": "x"}, {"sup1": 403, "off1": 403, "aud": 403, "app": 404}),
         ]
         for method, path, body, expected in writes:
             assert c.request(method, path, json=body).status_code == 401, path
