@@ -87,7 +87,7 @@ EXPORT_SECTIONS: tuple[ExportSection, ...] = (
     ExportSection("evidence_status",
                   "SELECT to_jsonb(e) FROM evidence_status e WHERE (e.device_id, e.device_time) IN"
                   " (SELECT device_id, status_time FROM alerts WHERE subject_id = %(subject)s)"
-                  " ORDER BY e.device_time, e.device_id"),
+                  f" AND (%(victims)s OR NOT {_VICTIM_PHONE.format('e')}) ORDER BY e.device_time, e.device_id"),
     ExportSection("appellant_accounts",
                   "SELECT jsonb_build_object('id', id, 'username', username, 'role', role, 'disabled', disabled,"
                   " 'created_at', created_at) FROM accounts WHERE subject_id = %(subject)s ORDER BY id"),
