@@ -67,13 +67,15 @@ EXPORT_SECTIONS: tuple[ExportSection, ...] = (
                   "SELECT to_jsonb(p) FROM positions p WHERE p.subject_id = %(subject)s"
                   f" AND (%(victims)s OR NOT {_VICTIM_PHONE.format('p')}) ORDER BY p.device_time, p.device_id"),
     # a device's status reports while it reported fixes for the subject (first to last fix),
-    # and all of those of a device assigned to the subject now
+    # and all of those of a device assigned to the subject now: one time window per device,
+    # read through the (device_id, device_time) key
     ExportSection("device_status",
-                  "SELECT to_jsonb(s) FROM device_status s WHERE (%(victims)s OR NOT"
-                  f" {_VICTIM_PHONE.format('s')}) AND (s.device_id IN (SELECT id FROM devices"
-                  " WHERE subject_id = %(subject)s) OR EXISTS (SELECT 1 FROM (SELECT min(device_time) lo,"
-                  " max(device_time) hi FROM positions WHERE subject_id = %(subject)s AND device_id = s.device_id) w"
-                  " WHERE s.device_time BETWEEN w.lo AND w.hi)) ORDER BY s.device_time, s.device_id"),
+                  "SELECT to_jsonb(s) FROM (SELECT device_id, min(lo) AS lo, max(hi) AS hi FROM ("
+                  " SELECT id AS device_id, '-infinity'::timestamptz AS lo, 'infinity'::timestamptz AS hi FROM devices"
+                  " WHERE subject_id = %(subject)s UNION ALL SELECT device_id, min(device_time), max(device_time)"
+                  " FROM positions WHERE subject_id = %(subject)s GROUP BY device_id) AS w0 GROUP BY device_id) AS w"
+                  " JOIN device_status s ON s.device_id = w.device_id AND s.device_time BETWEEN w.lo AND w.hi"
+                  f" WHERE %(victims)s OR NOT {_VICTIM_PHONE.format('s')} ORDER BY s.device_time, s.device_id"),
     ExportSection("violations", "SELECT to_jsonb(v) FROM violations v WHERE v.subject_id = %(subject)s ORDER BY v.id"),
     ExportSection("alerts",
                   f"SELECT to_jsonb(a) || CASE WHEN {_ALERT_ABOUT_VICTIM} AND NOT %(victims)s"

@@ -178,6 +178,16 @@ def test_limits_are_clear_422s(env: Any, params: dict[str, Any], field: str) -> 
     assert field in {e["field"] for e in r.json()["errors"]}, r.json()
 
 
+def test_too_many_candidates_is_a_422(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    c, heads, *_ = env
+    from api.routes import locations
+
+    monkeypatch.setattr(locations, "MAX_CANDIDATES", 10)
+    r = c.get("/locations/within", params=WITHIN, headers=heads["admin"])
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "radius_m", r.text
+    assert "narrow" in r.json()["errors"][0]["reason"]
+
+
 def _one(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
     row: tuple[Any, ...] | None = conn.execute(query.encode(), params).fetchone()
     assert row is not None
