@@ -13,7 +13,8 @@ from psycopg_pool import AsyncConnectionPool
 from api import docs, errors
 from api.auth import AuthConfig
 from api.feed import FeedHub
-from api.routes import accounts, alerts, appeals, audit, auth, evidence, feed, operational, ops, registry, statistics
+from api.routes import (accounts, alerts, appeals, audit, auth, evidence, feed, locations, operational, ops, registry,
+                        statistics)
 from telemetry.escalation import Clock, run_escalation, utc_now
 from telemetry.health import Health
 
@@ -74,6 +75,8 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.include_router(registry.subjects)
     app.include_router(registry.devices)
     app.include_router(registry.zones)
+    app.include_router(locations.locations)
+    app.include_router(locations.subject_tracks)
     app.include_router(alerts.router)
     app.include_router(evidence.router)
     app.include_router(statistics.router)
