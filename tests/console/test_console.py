@@ -15,7 +15,7 @@ import httpx
 import paho.mqtt.publish as mqtt_publish
 import pytest
 
-from telemetry.wire import fixes_topic
+from telemetry.wire import fixes_topic, status_topic
 from tests.conftest import Stack
 from tests.console.conftest import ARTIFACTS, CutProxy
 from tests.e2e.test_fix_to_alert import HOME, VICTIM, wait_for
@@ -38,6 +38,10 @@ class World:
         host, port = self.stack.mqtt_url.removeprefix("mqtt://").split(":")
         payload = json.dumps({"t": t_ms, "lat": lat, "lon": lon, "acc": acc, "src": "gps"})
         mqtt_publish.single(fixes_topic(device), payload, qos=1, hostname=host, port=int(port))
+
+    def publish_status(self, device: str, report: dict[str, Any]) -> None:
+        host, port = self.stack.mqtt_url.removeprefix("mqtt://").split(":")
+        mqtt_publish.single(status_topic(device), json.dumps(report), qos=1, hostname=host, port=int(port))
 
     def get(self, path: str, **params: Any) -> Any:
         with self.api() as c:
@@ -148,6 +152,15 @@ def test_officer_sees_a_live_alert_acknowledges_and_resolves_it(world: World, pr
     page.fill("#resolve-form [name=note]", "again")
     page.click("#resolve-form button")
     page.wait_for_selector("#action-error:has-text('409')")
+    # a critical alert (the strap cut) is announced; the page in Uzbek
+    page.select_option("#lang", "uz")
+    world.publish_status("s-main-dev", {"t": world.t0 + 10 * 60_000, "strap": "cut", "bat": 80})
+    page.wait_for_selector("#critical-banner:not([hidden]):has-text('strap cut')")
+    page.wait_for_selector("#alert-list li.sev-critical:has-text('strap cut')")
+    assert page.locator("#ack-form button").inner_text() == "Qabul qilish"
+    assert page.locator("#subject-card").inner_text().startswith("Shaxs: s-main")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "console-officer-critical-uz.png"))
     assert page.js_errors == []
 
 

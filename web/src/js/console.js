@@ -140,7 +140,7 @@ $("#filters [name=subject_id]").addEventListener("change", (ev) => {
   if (ev.target.value) showSubject(ev.target.value, null).catch((e) => showError($("#action-error"), e));
 });
 $("#older").addEventListener("click", () => loadPage(state.oldest).catch((e) => showError($("#action-error"), e)));
-$("#tzmode").addEventListener("change", () => { render(); renderDetail(); });
+$("#tzmode").addEventListener("change", () => { render(); renderDetail(); renderCard(); });
 
 function onFeedEvent(event) {
   const a = event.alert;
@@ -198,7 +198,7 @@ function render() {
     const dist = a.distance_m != null ? ` · ${Math.round(a.distance_m)} m` : "";
     li.innerHTML = `<span class="sev"></span><span><span class="badge ${escapeHtml(a.severity)}">${escapeHtml(t(a.severity))}</span>
       <strong>${escapeHtml(a.kind.replaceAll("_", " "))}</strong><br>
-      <span class="status">${escapeHtml(a.subject_id ?? "—")} · ${escapeHtml(a.zone_id ?? "")}${escapeHtml(dist)}</span></span>
+      <span class="status">${escapeHtml([a.subject_id ?? "—", a.zone_id].filter(Boolean).join(" · "))}${escapeHtml(dist)}</span></span>
       <span class="status">${escapeHtml(formatIn(a.created_at, zoneOf(a.subject_id)))}<br>${escapeHtml(t(a.status))}</span>`;
     li.addEventListener("click", () => select(a.id));
     list.append(li);
@@ -242,6 +242,16 @@ function renderDetail() {
   showTzLabel();
 }
 
+function renderCard() {
+  if (!state.card) return;
+  const { subjectId, last } = state.card;
+  const s = state.subjects.get(subjectId);
+  const tz = zoneOf(subjectId);
+  const age = last ? Math.round((Date.now() - Date.parse(last.device_time)) / 60000) : null;
+  $("#subject-card").textContent = `${t("subject")}: ${subjectId}${s?.full_name ? ` (${s.full_name})` : ""} · ${zoneLabel(tz)}`
+    + ` · ${t("last_fix")}: ${last ? `${formatIn(last.device_time, tz)} (${age} min)` : "—"}`;
+}
+
 async function showSubject(subjectId, alertId) {
   const map = state.map;
   if (!subjectId) { map.setZones([]); map.setTrack([]); }
@@ -253,12 +263,8 @@ async function showSubject(subjectId, alertId) {
     ]);
     map.setZones(zones.filter((z) => z.subject_id === subjectId || z.subject_id === null));
     map.setTrack(track);
-    const s = state.subjects.get(subjectId);
-    const tz = zoneOf(subjectId);
-    const last = track[0];
-    const age = last ? Math.round((Date.now() - Date.parse(last.device_time)) / 60000) : null;
-    $("#subject-card").textContent = `${t("subject")}: ${subjectId}${s?.full_name ? ` (${s.full_name})` : ""} · ${zoneLabel(tz)}`
-      + ` · ${t("last_fix")}: ${last ? `${formatIn(last.device_time, tz)} (${age} min)` : "—"}`;
+    state.card = { subjectId, last: track[0] };
+    renderCard();
   }
   map.setEvidence(alertId ? await call(`/alerts/${alertId}/evidence`) : null);
   map.invalidate();
@@ -362,6 +368,7 @@ $("#lang").addEventListener("change", (ev) => {
   setLanguage(ev.target.value);
   render();
   renderDetail();
+  renderCard();
   state.map?.renderLegend();
   if (!$("#stats-pane").hidden) loadStatistics();
 });
