@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PGLITE := .pglite
 PGLITE_STAMP := $(PGLITE)/.installed
 
-.PHONY: run test lint mutation bench-geofence bench-geofence-full broker pglite clean
+.PHONY: run test lint mutation bench-geofence bench-geofence-full broker pglite web chromium clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -40,10 +40,30 @@ pglite:
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then $(MAKE) -s $(PGLITE_STAMP); \
 	else echo "Node.js/npm not found: the TimescaleDB test tier will be skipped"; fi
 
-run: $(STAMP) broker
+# The console's front end (web/): Leaflet from the npm registry, as the lockfile pins it,
+# into web/node_modules, from where the API serves it. Without npm the console still
+# loads, without its map.
+WEB_STAMP := web/node_modules/.installed
+$(WEB_STAMP): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+web:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s $(WEB_STAMP); \
+	else echo "npm not found: the console will have no map (run 'make web' where npm exists)"; fi
+
+# The browser tests drive Debian's chromium (no browser download): installed when we are
+# root and it is missing; without it those tests are skipped with the reason.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1)) \
+	  || echo "chromium not available: the browser tests (tests/console) will be skipped"; }
+
+run: $(STAMP) broker web
 	$(VENV)/bin/nazorat run
 
-test: $(STAMP) broker pglite
+test: $(STAMP) broker pglite web chromium
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -67,4 +87,4 @@ bench-geofence-full: $(STAMP)
 	$(PY) -m benchmarks.geofence --json bench-results/geofence-full.json
 
 clean:
-	rm -rf $(VENV) .nazorat .pytest_cache $(PGLITE)
+	rm -rf $(VENV) .nazorat .pytest_cache $(PGLITE) web/node_modules test-artifacts

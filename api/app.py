@@ -10,27 +10,30 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api import docs, errors
+from api import console, docs, errors
 from api.auth import AuthConfig
 from api.feed import FeedHub
 from api.routes import (accounts, alerts, appeals, audit, auth, evidence, feed, locations, operational, ops, registry,
                         statistics)
 from telemetry.escalation import Clock, run_escalation, utc_now
 from telemetry.health import Health
+from telemetry.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, health: Health | None = None,
                auth_config: AuthConfig | None = None, escalation_interval_s: float | None = 30.0,
-               clock: Clock = utc_now, feed_poll_s: float = 15.0) -> FastAPI:
+               clock: Clock = utc_now, feed_poll_s: float = 15.0, console_tile_url: str | None = None,
+               console_tile_attribution: str | None = None) -> FastAPI:
     """Every route but ``/healthz``, ``/readyz``, sign-in and the (data-free) dashboard
     page needs a credential (see :mod:`api.deps`). ``api_token``, when set, is a
     bootstrap admin key. ``health``: the process's parts (ingest reports into it) that
     ``/readyz`` shows; an API-only process gets its own, holding the database probe
     alone. API workers that serve the same officers need the same
     ``auth_config.jwt_secret``. ``escalation_interval_s``: how often this process runs
-    the escalation check (None: never), with ``clock`` for "now"."""
+    the escalation check (None: never), with ``clock`` for "now". ``console_tile_url``:
+    an optional map tile URL template for the console (default: a plain background)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +87,9 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.include_router(appeals.appellants)
     app.include_router(feed.router)
     app.include_router(operational.router)
+    settings = Settings()  # type: ignore[call-arg]  # fields come from the environment
+    console.install(app, tile_url=console_tile_url or settings.console_tile_url,
+                    tile_attribution=console_tile_attribution or settings.console_tile_attribution)
     return app
 
 

@@ -222,7 +222,8 @@ async def serve(
             lines = ["Nazorat is running."]
             if api:
                 # the token once, and never in a URL (a URL lands in the browser's history)
-                lines += [f"  API:       {api_url}", f"  API docs:  {api_url}/docs", f"  Dashboard: {api_url}/",
+                lines += [f"  API:       {api_url}", f"  API docs:  {api_url}/docs", f"  Console:   {api_url}/console/",
+                          f"  Appeals:   {api_url}/console/appeal.html",
                           f"  Token:     {api_token}", f"  Readiness: {api_url}/readyz"]
             elif health_port is not None:
                 lines.append(f"  Readiness: http://{host}:{health_port}/readyz")

@@ -111,20 +111,16 @@ def register(api: Api, plan: Plan, *, workers: int = 4) -> None:
     _parallel(api, (("POST", f"/subjects/{sid}/victims", body) for sid, body in plan.victim_links), workers)
 
 
-def fetch_alerts(api: Api, subjects: Iterable[str] | None = None, *, after_id: int = 0) -> list[dict[str, Any]]:
-    """All alerts newer than ``after_id`` (oldest first). ``GET /alerts`` pages newest
-    first with ``after_id``, 1,000 at most: when a page is full, the alerts of each of
-    ``subjects`` are read one subject at a time instead (so none is missed)."""
-    page = api.get("/alerts", after_id=after_id, limit=1000)
-    if len(page) < 1000:
-        return sorted(page, key=lambda a: a["id"])
-    if subjects is None:
-        raise ValueError("more than 1,000 new alerts: pass the fleet's subjects")
-    seen: dict[int, dict[str, Any]] = {a["id"]: a for a in page}
-    for sid in subjects:
-        for a in api.get("/alerts", subject_id=sid, after_id=after_id, limit=1000):
-            seen[a["id"]] = a
-    return sorted(seen.values(), key=lambda a: a["id"])
+def fetch_alerts(api: Api, *, after_id: int = 0) -> list[dict[str, Any]]:
+    """All alerts newer than ``after_id``, oldest first: ``GET /alerts?after_id=`` pages
+    forward by keyset, so a full page is followed by the next one and none is missed."""
+    seen: list[dict[str, Any]] = []
+    while True:
+        page = api.get("/alerts", after_id=after_id, limit=1000)
+        seen += page
+        if len(page) < 1000:
+            return sorted(seen, key=lambda a: a["id"])
+        after_id = max(a["id"] for a in page)
 
 
 __all__ = ["Api", "ApiError", "fetch_alerts", "register"]

@@ -214,7 +214,7 @@ def evaluate(run: RunInfo, events: list[TruthEvent], alerts: Iterable[dict[str, 
 
 def verify(api: Api, run: RunInfo, events: list[TruthEvent], **kw: Any) -> Report:
     """Read the fleet's alerts through the API and score them."""
-    return evaluate(run, events, fetch_alerts(api, run.subjects), **kw)
+    return evaluate(run, events, fetch_alerts(api), **kw)
 
 
 def wait_for_truth(api: Api, run: RunInfo, events: list[TruthEvent], *, timeout_s: float, poll_s: float = 1.0,

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     login_addr_window_s: int = Field(900, ge=1)
     # the deployment's time zone: daily summaries (device_daily) count by its local day
     timezone: str = "Asia/Tashkent"
+    # the console's map: an optional tile URL template ({z}/{x}/{y}) of a server the site
+    # runs, and its attribution; without it the map has a plain background
+    console_tile_url: str | None = None
+    console_tile_attribution: str | None = None
 
     @field_validator("timezone")
     @classmethod

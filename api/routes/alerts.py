@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from api.deps import AlertActor, AlertReader, DbConn, Principal
 from api.errors import responses
 from api.privacy import alert_view, audit_read
-from api.schemas import BIGINT_MAX, ID_PATTERN, AlertPublic
+from api.schemas import BIGINT_MAX, ID_PATTERN, AlertPublic, Instant
 from api.schemas_accounts import AlertAcknowledge, AlertAssign, AlertHistoryPublic, AlertReopen, AlertResolveBody
 from telemetry.errors import InvalidInputError, NotFoundError
 from telemetry.store import accounts as account_store
@@ -61,18 +61,31 @@ def _view(user: Principal, row: dict[str, Any]) -> dict[str, Any]:
 async def list_alerts(
     db: DbConn, user: AlertReader, status: Literal["open", "acknowledged", "resolved"] | None = None,
     subject_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$", description="the alert type")] = None,
+    severity: Literal["critical", "high", "medium", "low"] | None = None,
+    assigned_to: Annotated[int | None, Query(ge=1, le=BIGINT_MAX, description="an officer's account id")] = None,
+    since: Annotated[Instant | None, Query(description="created at or after (RFC 3339 with offset)")] = None,
+    until: Annotated[Instant | None, Query(description="created before (RFC 3339 with offset)")] = None,
     after_id: Annotated[int | None, Query(ge=0, le=BIGINT_MAX)] = None,
+    before_id: Annotated[int | None, Query(ge=0, le=BIGINT_MAX)] = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
-    """Alerts within the caller's scope, newest first. ``after_id`` returns only newer
-    ones (for polling; the live feed is ``GET /feed``)."""
+    """Alerts within the caller's scope, newest first, paged by id (keyset):
+    ``before_id`` = the smallest id of a page gives the next page back through history;
+    ``after_id`` = the largest id seen gives the ``limit`` alerts that follow it (for
+    polling: repeat until a page is short and none is missed, however many arrived; the
+    live feed is ``GET /feed``)."""
     if user.role == "appellant":
         status = "resolved"
+    if since is not None and until is not None and until <= since:
+        raise InvalidInputError("until", "must be after since")
+    where = alert_store.AlertFilter(status=status, subject_id=subject_id, kind=kind, severity=severity,
+                                    assigned_to=assigned_to, since=since, until=until)
     rows = [_view(user, r) for r in
-            await alert_store.list_alerts(db, status=status, subject_id=subject_id, limit=limit, after_id=after_id,
+            await alert_store.list_alerts(db, limit=limit, after_id=after_id, before_id=before_id, where=where,
                                           scope=user.scope) if _visible(user, r)]
     await audit_read(db, user, "alerts.read", rows=len(rows), masked=sum(r["masked"] for r in rows),
-                     subject_id=subject_id, status=status, after_id=after_id)
+                     subject_id=subject_id, status=status, after_id=after_id, before_id=before_id)
     return rows
 
 

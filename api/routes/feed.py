@@ -4,7 +4,10 @@
 ``resolved``, ``reopened``, ``escalated``) as an SSE event whose id is the event's id
 and whose data is the event with its alert. A client that reconnects with
 ``Last-Event-ID`` first receives, from the database, every event after that id (in
-order), then live ones; without it the stream starts at the present. Keep-alive
+order), then live ones; without it the stream starts at the present. Every stream
+opens with an event that has an ``id`` and no data (a comment): the point it starts
+from, so that a client that has seen no event yet also resumes without a gap (a
+browser's ``EventSource`` keeps it as its last event id; it dispatches nothing). Keep-alive
 comments every 15 s. Authentication: a bearer token (programs), or for a browser
 ``EventSource`` the short-lived HttpOnly cookie set by ``POST /auth/stream-token``;
 never a token in the URL.
@@ -68,6 +71,7 @@ async def feed(request: Request, user: Annotated[Principal, Depends(_reader)],
         await audit_store.append(conn, actor=user.name, role=user.role, scope=str(scope), action="feed.connect",
                                  remote_addr=user.remote_addr, details={"after": after})
     last = after
+    yield ServerSentEvent(id=str(after), comment="resume point")
     while True:
         generation = hub.generation
         async with pool.connection() as conn:

@@ -1,15 +1,14 @@
-"""Operations routes: health, readiness, Prometheus metrics, dead letters, the live map feed, the dashboard."""
+"""Operations routes: health, readiness, Prometheus metrics, dead letters, the live map feed."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from importlib import resources
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
@@ -86,10 +85,3 @@ async def latest_positions(db: DbConn, user: LocationReader,
     rows = await registry.latest_positions(db, limit, include_victims=may_see_victims(user), scope=user.scope)
     await audit_read(db, user, "positions.read_latest", rows=len(rows))
     return rows
-
-
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def dashboard() -> HTMLResponse:
-    """The officers' dashboard page. It holds no data: its script asks the API with the
-    officer's token, kept in the browser's session storage."""
-    return HTMLResponse(resources.files("api.static").joinpath("dashboard.html").read_text())

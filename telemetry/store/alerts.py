@@ -7,6 +7,8 @@ are for roles that may see victims; the API masks them for the others.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -37,19 +39,48 @@ _COLS = ", ".join(f"a.{c}" for c in BASE_COLUMNS) + f", {VICTIM_SENSITIVE} AS vi
 COLUMNS = _COLS
 
 
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """What ``list_alerts`` selects; ``None`` leaves a field unfiltered. ``since`` and
+    ``until`` bound ``created_at`` (``since <= created_at < until``)."""
+
+    status: str | None = None
+    subject_id: str | None = None
+    kind: str | None = None
+    severity: str | None = None
+    assigned_to: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
 async def list_alerts(
-    conn: psycopg.AsyncConnection[Any], *, status: str | None, subject_id: str | None, limit: int, after_id: int | None,
-    scope: Scope | None = None,
+    conn: psycopg.AsyncConnection[Any], *, limit: int, after_id: int | None = None, before_id: int | None = None,
+    where: AlertFilter | None = None, scope: Scope | None = None,
 ) -> list[Row]:
+    """Alerts newest first, paged by keyset on the id (no OFFSET: a page stays right
+    while alerts arrive). ``before_id``: the page of older ones (the next page back is
+    ``before_id`` = the smallest id returned). ``after_id``: the ``limit`` alerts that
+    follow it, so a poller that goes on from the largest id returned misses none even
+    when more than ``limit`` arrived between two polls (the page is still returned
+    newest first)."""
+    f = where or AlertFilter()
     cond, params = subject_filter(scope, "a.subject_id")
+    forward = after_id is not None and before_id is None
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT {_COLS} FROM alerts a WHERE (%s::text IS NULL OR a.status = %s)"
             " AND (%s::text IS NULL OR a.subject_id = %s)"
-            f" AND (%s::bigint IS NULL OR a.id > %s) AND {cond} ORDER BY a.id DESC LIMIT %s",
-            (status, status, subject_id, subject_id, after_id, after_id, *params, limit),
+            " AND (%s::text IS NULL OR a.kind = %s) AND (%s::text IS NULL OR a.severity = %s)"
+            " AND (%s::bigint IS NULL OR a.assigned_to = %s)"
+            " AND (%s::timestamptz IS NULL OR a.created_at >= %s) AND (%s::timestamptz IS NULL OR a.created_at < %s)"
+            " AND (%s::bigint IS NULL OR a.id > %s) AND (%s::bigint IS NULL OR a.id < %s)"
+            f" AND {cond} ORDER BY a.id {'ASC' if forward else 'DESC'} LIMIT %s",
+            (f.status, f.status, f.subject_id, f.subject_id, f.kind, f.kind, f.severity, f.severity, f.assigned_to,
+             f.assigned_to, f.since, f.since, f.until, f.until, after_id, after_id, before_id, before_id, *params,
+             limit),
         )
-        return await cur.fetchall()
+        rows = await cur.fetchall()
+    return rows[::-1] if forward else rows
 
 
 async def get_alert(conn: psycopg.AsyncConnection[Any], alert_id: int, *, scope: Scope | None = None) -> Row:
@@ -77,5 +108,5 @@ async def list_dead_letters(conn: psycopg.AsyncConnection[Any], limit: int, *, i
         return await cur.fetchall()
 
 
-__all__ = ["BASE_COLUMNS", "COLUMNS", "CONTESTABLE", "RESOLUTIONS", "VICTIM_SENSITIVE", "get_alert", "list_alerts",
-           "list_dead_letters"]
+__all__ = ["BASE_COLUMNS", "COLUMNS", "CONTESTABLE", "RESOLUTIONS", "VICTIM_SENSITIVE", "AlertFilter", "get_alert",
+           "list_alerts",           "list_dead_letters"]

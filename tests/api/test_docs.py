@@ -66,13 +66,20 @@ def test_docs_assets_are_whitelisted(live_api: LiveApi) -> None:
             assert c.get(bad).status_code == 404
 
 
-def test_dashboard_signs_in_with_a_form_not_the_url(live_api: LiveApi) -> None:
+def test_console_signs_in_with_a_form_not_the_url(live_api: LiveApi) -> None:
+    """The page itself is tested in a browser (tests/console); here: what is served, where,
+    with which headers, and that no script reads a token from the URL or asks by prompt()."""
     with httpx.Client(base_url=live_api.url) as c:
-        html = c.get("/").text
+        assert c.get("/").headers["location"] == "/console/"
+        page = c.get("/console/")
+        scripts = "".join(c.get(f"/console/js/{name}.js").text for name in ("api", "console", "feed", "appeal"))
+        assert c.get("/console/js/../../api/app.py").status_code == 404
+    html = page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
     assert '<form id="signin"' in html and 'type="password"' in html
-    assert 'sessionStorage.setItem(KEY, token)' in html
-    assert "URLSearchParams(location.hash" not in html and 'prompt("Access token")' not in html
-    assert not re.search(r"get\([\"']token[\"']\)", html)
+    assert "sessionStorage.setItem(KEY" in scripts
+    assert "location.hash" not in scripts and "prompt(" not in scripts and "?token=" not in scripts
+    assert not re.search(r"get\([\"']token[\"']\)", scripts)
 
 
 def test_openapi_declares_the_error_responses_of_each_route(live_api: LiveApi) -> None:

@@ -72,9 +72,10 @@ def test_browser_stream_cookie_and_roles(database_url: str) -> None:
         assert c.get("/feed", headers={**off, "Last-Event-ID": "x"}).status_code == 422
 
 
-def test_the_dashboard_signs_in_with_a_password_and_listens_to_the_feed(database_url: str) -> None:
+def test_the_console_signs_in_with_a_password_and_listens_to_the_feed(database_url: str) -> None:
     with app_client(database_url) as c:
-        html = c.get("/").text
-    assert 'id="username"' in html and 'autocomplete="current-password"' in html and '"/auth/token"' in html
-    assert 'new EventSource("/feed")' in html and '"/auth/stream-token"' in html
-    assert "?token=" not in html and "access_token=" not in html  # no token in a URL
+        html = c.get("/console/").text
+        api_js, feed_js = c.get("/console/js/api.js").text, c.get("/console/js/feed.js").text
+    assert 'id="username"' in html and 'autocomplete="current-password"' in html and '"/auth/token"' in api_js
+    assert 'fetch("/feed"' in feed_js and '"Last-Event-ID"' in feed_js and "Bearer" in feed_js
+    assert "?token=" not in api_js + feed_js and "access_token=" not in api_js + feed_js  # no token in a URL
