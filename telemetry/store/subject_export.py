@@ -99,7 +99,28 @@ EXPORT_SECTIONS: tuple[ExportSection, ...] = (
                   "SELECT to_jsonb(l) - 'prev_hash' - 'hash' - 'details' || jsonb_build_object('hash',"
                   " encode(l.hash, 'hex'), 'details', l.details - 'subjects') FROM audit_log l"
                   " WHERE l.subject_id = %(subject)s OR l.details -> 'subjects' ? %(subject)s ORDER BY l.id"),
-    ExportSection("appeals", "SELECT to_jsonb(a) FROM appeals a WHERE a.subject_id = %(subject)s", requires="appeals"),
+    ExportSection("appeals", "SELECT to_jsonb(a) FROM appeals a WHERE a.subject_id = %(subject)s ORDER BY a.id",
+                  requires="appeals"),
+    ExportSection("appeal_events",
+                  "SELECT to_jsonb(e) FROM appeal_events e JOIN appeals a ON a.id = e.appeal_id"
+                  " WHERE a.subject_id = %(subject)s ORDER BY e.id", requires="appeal_events"),
+    ExportSection("appeal_notices",
+                  "SELECT to_jsonb(n) FROM appeal_notices n JOIN appeals a ON a.id = n.appeal_id"
+                  " WHERE a.subject_id = %(subject)s ORDER BY n.id", requires="appeal_notices"),
+    # a contest's bundle about a victim (proximity, a victim's zone) may hold the victim's
+    # whereabouts: masked like the alert itself
+    ExportSection("appeal_evidence",
+                  "SELECT to_jsonb(v) || CASE WHEN NOT %(victims)s AND EXISTS (SELECT 1 FROM alerts a"
+                  f" WHERE a.id = p.alert_id AND {_ALERT_ABOUT_VICTIM})"
+                  " THEN jsonb_build_object('bundle', jsonb_build_object('masked', true)) ELSE '{}' END"
+                  " FROM appeal_evidence v JOIN appeals p ON p.id = v.appeal_id"
+                  " WHERE p.subject_id = %(subject)s ORDER BY v.appeal_id", requires="appeal_evidence"),
+    # the files themselves stay in the store (readable through the appeals API); the
+    # archive names each with its SHA-256, so a copy handed over can be checked
+    ExportSection("appeal_attachments",
+                  "SELECT to_jsonb(t) - 'content' - 'sha256' || jsonb_build_object('sha256', encode(t.sha256, 'hex'))"
+                  " FROM appeal_attachments t JOIN appeals a ON a.id = t.appeal_id"
+                  " WHERE a.subject_id = %(subject)s ORDER BY t.id", requires="appeal_attachments"),
 )
 
 

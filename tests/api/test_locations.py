@@ -270,7 +270,7 @@ def test_export_holds_everything_about_the_subject(env: Any, database_url: str) 
     assert r.headers["content-disposition"] == 'attachment; filename="subject-s00-export.json"'
     archive = r.json()
     assert archive["format"] == "nazorat.subject-export.v1" and archive["generated_by"] == "sup1"
-    assert archive["victim_sensitive"] == "redacted" and archive["skipped"] == ["appeals"]
+    assert archive["victim_sensitive"] == "redacted" and archive["skipped"] == []
     sec = archive["sections"]
     assert sec["subject"]["id"] == "s00" and sec["subject"]["unit_id"] == "u1"
     assert {d["id"] for d in sec["devices"]} == {"ds00"}  # not the victim's phone
@@ -295,11 +295,17 @@ def test_export_holds_everything_about_the_subject(env: Any, database_url: str) 
         (details,) = _one(conn, "SELECT details FROM audit_log WHERE action = 'subject.export'"
                                 " AND subject_id = 's00'")
         assert details["counts"]["positions"] == n and details["victim_sensitive"] == "redacted"
-        # a table another part adds later joins the archive through its line in EXPORT_SECTIONS
-        conn.execute("CREATE TABLE appeals (id serial PRIMARY KEY, subject_id text, text text)")
-        conn.execute("INSERT INTO appeals (subject_id, text) VALUES ('s00', 'mine'), ('s02', 'not mine')")
+        # the subject's appeals join the archive (general ones here: a contest needs more set-up)
+        (app_id,) = _one(conn, "SELECT id FROM accounts WHERE username = 'app'")
+        for sid, body in (("s00", "mine"), ("s02", "not mine")):
+            (aid,) = _one(conn, "INSERT INTO appeals (track, kind, subject_id, appellant_id, body, submitted_at,"
+                                " due_on, due_at) VALUES ('general', 'complaint', %s, %s, %s, now(), current_date + 15,"
+                                " now() + interval '15 days') RETURNING id", (sid, app_id, body))
+            conn.execute("INSERT INTO appeal_notices (appeal_id, at, kind, reason)"
+                         " VALUES (%s, now(), 'extension', 'x')", (aid,))
     archive = c.get("/subjects/s00/export", params={"include_victim_sensitive": "true"}, headers=heads["admin"]).json()
-    assert archive["skipped"] == [] and [a["text"] for a in archive["sections"]["appeals"]] == ["mine"]
+    assert archive["skipped"] == [] and [a["body"] for a in archive["sections"]["appeals"]] == ["mine"]
+    assert len(archive["sections"]["appeal_notices"]) == 1
     assert archive["victim_sensitive"] == "included" and nv > 0
     assert len(archive["sections"]["positions"]) == n + nv
     assert {z["id"]: z["geometry"] for z in archive["sections"]["zones"]}["zv"]["type"] == "Point"
