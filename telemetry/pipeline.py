@@ -539,6 +539,21 @@ class Pipeline:
             self.close()
             raise StorageError(f"alert outbox: {exc}") from exc
 
+    def owntracks_commands(self, bound: dict[tuple[str, str], str]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The ``setWaypoints`` command for each of these bindings that may be pushed zones
+        (``telemetry.store.interop.regions_for`` says which zones a phone may show)."""
+        try:
+            with self._lock:
+                conn = self._connection()
+                with conn.transaction():
+                    push = interop_store.push_zone_bindings(conn, sorted(bound))
+                    return {pair: owntracks.set_waypoints(interop_store.regions_for(conn, bound[pair]))
+                            for pair in push}
+        except psycopg.Error as exc:
+            metrics.DB_ERRORS.inc()
+            self.close()
+            raise StorageError(f"OwnTracks regions: {exc}") from exc
+
     def check_silence(self) -> list[int]:
         """Raise ``communication_loss`` for silent devices; returns the new alert ids."""
         try:

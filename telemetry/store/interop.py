@@ -41,6 +41,14 @@ def owntracks_devices(conn: Conn, pairs: Sequence[tuple[str, str]]) -> dict[tupl
     return {(u, d): dev for u, d, dev in rows}
 
 
+def push_zone_bindings(conn: Conn, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Those of these (user, device) bindings that may be pushed zones."""
+    rows = conn.execute("SELECT b.ot_user, b.ot_device FROM owntracks_bindings b"
+                        " JOIN unnest(%s::text[], %s::text[]) AS p(u, d) ON b.ot_user = p.u AND b.ot_device = p.d"
+                        " WHERE b.push_zones", ([p[0] for p in pairs], [p[1] for p in pairs])).fetchall()
+    return [(u, d) for u, d in rows]
+
+
 def insert_events(conn: Conn, events: Sequence[InteropEvent]) -> None:
     if events:
         with conn.cursor() as cur:
@@ -174,5 +182,5 @@ async def set_http_secret(conn: AConn, device_id: str, secret: str, by: str) -> 
 
 
 __all__ = ["binding_device", "create_binding", "delete_binding", "device_in_scope", "device_of_secret", "http_secret_hash",
-           "insert_attributes", "insert_events", "list_bindings", "owntracks_binding", "owntracks_devices",
+           "insert_attributes", "insert_events", "list_bindings", "owntracks_binding", "owntracks_devices", "push_zone_bindings",
            "regions_for", "secret_hash", "set_http_secret"]
