@@ -39,10 +39,9 @@ import aiomqtt
 
 from ingest.consumer import MqttConsumer
 from telemetry import health as hp
-from telemetry import metrics
+from telemetry import metrics, owntracks
 from telemetry.errors import StorageError
 from telemetry.health import Health, Part, ingest_part
-from telemetry import owntracks
 from telemetry.model import InboundMessage
 from telemetry.pipeline import BatchOutcome, Pipeline
 from telemetry.wire import FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION
