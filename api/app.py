@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from api import docs, errors
 from api.auth import AuthConfig
 from api.feed import FeedHub
-from api.routes import accounts, alerts, audit, auth, evidence, feed, interop, operational, ops, registry, statistics
+from api.routes import accounts, alerts, audit, auth, evidence, feed, interop, operational, ops, registry, statistics, webhooks
 from telemetry.escalation import Clock, run_escalation, utc_now
 from telemetry.health import Health
 
@@ -79,6 +79,7 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.include_router(feed.router)
     app.include_router(operational.router)
     app.include_router(interop.router)
+    app.include_router(webhooks.router)
     return app
 
 

@@ -194,7 +194,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
             retention_days=settings.retention_days, demo_fleet=args.fleet, fleet_credentials=infra.device_credentials,
-            http_port=settings.http_port or 5055,
+            http_port=settings.http_port or 5055, webhook_backoff_s=settings.webhook_backoff_s,
         ))
     finally:
         infra.stop()
@@ -219,7 +219,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         shared_group=args.shared_group or settings.mqtt_shared_group,
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
         retention_days=settings.retention_days, health_port=args.health_port,
-        http_port=args.http_port or settings.http_port,
+        http_port=args.http_port or settings.http_port, webhook_backoff_s=settings.webhook_backoff_s,
     ))
 
 

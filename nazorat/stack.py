@@ -23,6 +23,7 @@ from api.auth import AuthConfig
 from geofence import warm_up
 from ingest import IngestWorker
 from ingest.http import HttpIngest
+from ingest.webhooks import WebhookDispatcher
 from nazorat import demo
 from nazorat.errors import StartupError
 from nazorat.probes import serve_probes
@@ -160,6 +161,7 @@ async def serve(
     auth_config: AuthConfig | None = None, demo_accounts: Path | None = None,
     health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
     silence_check_s: float = 30.0, health_port: int | None = None, http_port: int | None = None,
+    webhook_backoff_s: float = 2.0,
 ) -> None:
     """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``), every task owned by one
     ``Supervisor`` (the policy per task is in ``nazorat.supervisor``). Returns after a
@@ -169,7 +171,9 @@ async def serve(
     ingest is stuck; ``silence_check_s``: the interval of the communication-loss check;
     ``health_port``: serve ``/healthz`` and ``/readyz`` on it too (``nazorat.probes``, for a
     process without the API); ``http_port``: serve the HTTP ingest listener (OsmAnd /
-    Traccar Client, OwnTracks HTTP; ``ingest.http``) on it, beside MQTT ingest."""
+    Traccar Client, OwnTracks HTTP; ``ingest.http``) on it, beside MQTT ingest. With ingest
+    the webhook delivery loop runs too (``ingest.webhooks``; first retry after
+    ``webhook_backoff_s``)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -201,6 +205,9 @@ async def serve(
                                       retention_days=retention_days, silence_check_s=silence_check_s,
                                       health=health)
                 supervisor.start(TaskSpec("ingest", partial(worker.run, stop), Policy.RESTART))
+            if ingest:
+                dispatcher = WebhookDispatcher(database_url=database_url, backoff_base_s=webhook_backoff_s)
+                supervisor.start(TaskSpec("webhooks", partial(dispatcher.run, stop), Policy.RESTART, critical=False))
             http_started = asyncio.Event()
             if ingest and http_port is not None:
                 listener = HttpIngest(pipeline=pipeline, database_url=database_url)
