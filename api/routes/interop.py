@@ -76,7 +76,7 @@ async def create_binding(body: BindingCreate, db: DbConn, user: RegistryWriter) 
     return {**row, "password": password, "topic": f"owntracks/{body.user}/{body.device}"}
 
 
-@router.get("/owntracks/bindings", response_model=list[BindingPublic], responses=responses(401, 403, 503))
+@router.get("/owntracks/bindings", response_model=list[BindingPublic], responses=responses(401, 403, 422, 503))
 async def list_bindings(db: DbConn, user: RegistryWriter) -> list[dict[str, Any]]:
     rows = await store.list_bindings(db, None)
     out = []

@@ -25,7 +25,7 @@ class WebhookCreate(BaseModel):
         {"name": "regional-centre", "url": "https://integration.example/nazorat/hook",
          "event_types": ["alert.exclusion_zone_entered", "alert.strap_opened"], "max_attempts": 10}]})
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    url: str = Field(max_length=2000, pattern=r"^https?://[^\s/$.?#][^\s]*$")
+    url: str = Field(max_length=2000, pattern=r"^https?://[!-~]+$", description="http(s), printable ASCII")
     event_types: list[Annotated[str, Field(pattern=EVENT_PATTERN)]] = Field(
         min_length=1, max_length=50, description="'alert.<kind>' or 'alert.*'")
     max_attempts: int = Field(10, ge=1, le=50, description="attempts before a delivery is dead")
@@ -68,7 +68,8 @@ class AttemptPublic(BaseModel):
     duration_ms: int
 
 
-@router.post("", status_code=201, response_model=WebhookCreated, responses=responses(401, 403, 422, 503))
+@router.post("", status_code=201, response_model=WebhookCreated,
+             responses=responses(401, 403, 404, 409, 422, 503))
 async def create_webhook(body: WebhookCreate, db: DbConn, user: Admin) -> dict[str, Any]:
     """Subscribe an integration; every later alert of these types is delivered, signed."""
     secret = secrets.token_urlsafe(32)
@@ -79,7 +80,7 @@ async def create_webhook(body: WebhookCreate, db: DbConn, user: Admin) -> dict[s
     return {**row, "secret": secret}
 
 
-@router.get("", response_model=list[WebhookPublic], responses=responses(401, 403, 503))
+@router.get("", response_model=list[WebhookPublic], responses=responses(401, 403, 422, 503))
 async def list_webhooks(db: DbConn, _user: Admin) -> list[dict[str, Any]]:
     return await store.list_subscriptions(db)
 
