@@ -13,8 +13,10 @@ import httpx
 import psycopg
 import pytest
 
+from nazorat.services import free_port
 from telemetry.model import InboundMessage
 from telemetry.wire import encode_fix, encode_payload, fixes_topic
+from tests.conftest import start_stack, stop_stack
 from tests.interop.harness import CENTRE, OT_PASSWORD, SECRET, Listener, count, serve_listener, setup_registry
 
 DATA = Path(__file__).parent / "data"
@@ -134,3 +136,21 @@ def test_owntracks_http_mode(listener: Listener, database_url: str) -> None:
     assert reasons[1:] == ["unbound OwnTracks identity", "wrong OwnTracks password"]
     assert json.loads(_text("owntracks-location.json"))["SSID"] == "HomeNet"
     assert count(database_url, "SELECT count(*) FROM position_attributes WHERE attributes ? 'SSID'") == 0
+
+
+@pytest.mark.slow
+def test_the_engine_serves_the_listener_beside_mqtt(database_url: str, mqtt_url: str, tmp_path: Path) -> None:
+    """``nazorat serve --http-port``: the listener is a supervised task of the engine process."""
+    setup_registry(database_url)
+    port = free_port()
+    log = tmp_path / "engine.log"
+    stack = start_stack(database_url, mqtt_url, log, api=False, extra_env={"NAZORAT_HTTP_PORT": str(port)})
+    try:
+        assert f"HTTP in:   http://127.0.0.1:{port}" in log.read_text()
+        with httpx.Client(timeout=10) as http:
+            r = http.get(f"http://127.0.0.1:{port}/t/{SECRET}?{_text('osmand-query-seconds.txt')}")
+            assert r.status_code == 200 and r.json()["stored"] == 1
+            assert http.get(f"http://127.0.0.1:{port}/t/nope?{_text('osmand-query-seconds.txt')}").status_code == 401
+    finally:
+        stop_stack(stack, log)
+    assert count(database_url, "SELECT count(*) FROM alerts WHERE kind = 'exclusion_zone_entered'") == 1
