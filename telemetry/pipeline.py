@@ -1,12 +1,17 @@
 """The processing pipeline: one micro-batch of MQTT messages in, one transaction out.
 
-``Pipeline.process`` decodes the batch and resolves its devices, then runs ``STEPS``, a
-declared sequence of small functions over one ``Batch``, inside one transaction:
+``Pipeline.process`` decodes the batch (wire v1, or OwnTracks on ``owntracks/...``, whose
+placeholder device ids are resolved through the OwnTracks bindings; an unbound identity is
+a dead letter) and resolves its devices; ``Pipeline.process_decoded`` takes what an edge
+codec already decoded (the HTTP listener's OsmAnd and OwnTracks requests). Both then run
+``STEPS``, a declared sequence of small functions over one ``Batch``, inside one
+transaction, serialised on the pipeline's one connection (the MQTT worker and the HTTP
+listener share it):
 
   load state -> classify (late, plausibility) -> store positions (COPY, idempotent on
   (device_id, device_time)) -> evaluate (live and late fixes) -> write violations and
-  alerts -> status reports and device alerts -> presence -> dead letters -> rule state
-  -> announce
+  alerts -> status reports and device alerts -> presence -> other apps' recorded
+  messages and fix attributes -> dead letters -> rule state -> announce
 
 Membership and meaning stay apart (traccar's habit): ``geofence`` says which zones a fix
 is in and how certain; ``telemetry.transitions`` decides what that means; this module

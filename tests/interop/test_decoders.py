@@ -138,3 +138,12 @@ def test_set_waypoints_cmd_shape() -> None:
     (w,) = cmd["waypoints"]["waypoints"]
     assert w == {"_type": "waypoint", "desc": "School", "lat": 41.3, "lon": 69.2, "rad": 250, "tst": 1764000000,
                  "rid": "school-1"}
+
+
+def test_the_listeners_own_reasons_have_their_codes() -> None:
+    assert reason_code("wrong device secret (or unknown device)") == "bad_secret"
+    assert reason_code("missing device secret") == "bad_secret"
+    assert reason_code("wrong OwnTracks password") == "bad_secret"
+    assert reason_code("unbound OwnTracks identity") == "unbound_identity"
+    assert reason_code("unsupported OwnTracks _type 'x'") == "unsupported_type"
+    assert reason_code("payload too large (300000 bytes)") == "payload_too_large"
