@@ -157,19 +157,19 @@ class HttpIngest:
         body = await self._body(request, OSMAND_TOPIC)
         query = request.url.query.encode()
         json_body = "json" in request.headers.get("content-type", "")
+        query_params = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        # as Traccar: the query string's parameters, else the body's; a query string that
+        # carries only the secret leaves the report to the body
+        in_query = [p for p in query_params if p[0] not in osmand.SECRET_KEYS]
         params: list[tuple[str, str]] = []
-        raw = _redacted(query) if query else (body[:4096] if json_body else _redacted(body))
+        raw = _redacted(query) if in_query else (body[:4096] if json_body else _redacted(body))
         reports: list[osmand.OsmAndReport | DecodeError]
         try:
-            if query:
-                params = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            if in_query:
+                params = query_params
                 reports = [osmand.decode_params(params)]
             elif json_body:
-                try:
-                    doc = json.loads(body)
-                except (ValueError, RecursionError) as exc:
-                    raise DecodeError(f"not valid JSON: {str(exc)[:120]}") from exc
-                reports = osmand.decode_json(doc)
+                reports = osmand.decode_json(_json(body))
             else:
                 try:
                     params = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
@@ -178,7 +178,8 @@ class HttpIngest:
                 reports = [osmand.decode_params(params)]
         except DecodeError as exc:
             raise _RejectedError(400, exc.reason, DeadLetter(OSMAND_TOPIC, exc.reason, raw)) from exc
-        secret = request.path_params.get("secret") or dict(params).get("secret") or request.query_params.get("secret")
+        given = {**dict(params), **dict(query_params)}
+        secret = request.path_params.get("secret") or given.get("secret") or given.get("key")
         good = [r for r in reports if isinstance(r, osmand.OsmAndReport)]
         bad = [r for r in reports if isinstance(r, DecodeError)]
         if not good:
@@ -210,12 +211,13 @@ class HttpIngest:
     async def _owntracks_work(self, request: Request) -> Response:
         user = request.headers.get("x-limit-u") or request.query_params.get("u") or ""
         device = request.headers.get("x-limit-d") or request.query_params.get("d") or ""
-        topic = f"http/owntracks/{user[:64]}/{device[:64]}"
+        named = bool(owntracks.NAME_RE.match(user) and owntracks.NAME_RE.match(device))
+        topic = f"http/owntracks/{user}/{device}" if named else "http/owntracks"
         body = await self._body(request, topic)
         if not body:
             return JSONResponse([])  # a deleted friend: zero-length bodies are ignored
         login, password = _basic(request.headers.get("authorization", ""))
-        if not (owntracks.NAME_RE.match(user) and owntracks.NAME_RE.match(device)):
+        if not named:
             raise _RejectedError(400, "X-Limit-U/X-Limit-D (or ?u=&d=) must name the user and device",
                             DeadLetter(topic, "bad OwnTracks topic (user/device)", body[:4096]))
         binding = await asyncio.to_thread(self._lookups.run, lambda c: store.owntracks_binding(c, user, device))
@@ -225,11 +227,7 @@ class HttpIngest:
         if login != user or not _digest_matches(password, bytes(binding["secret_hash"])):
             raise _RejectedError(401, "wrong OwnTracks password", DeadLetter(topic, "wrong OwnTracks password", body[:4096]))
         try:
-            try:
-                obj = json.loads(body)
-            except (ValueError, RecursionError) as exc:
-                raise DecodeError(f"not valid JSON: {str(exc)[:120]}") from exc
-            decoded = owntracks.decode_object(binding["device_id"], obj)
+            decoded = owntracks.decode_object(binding["device_id"], _json(body))
         except DecodeError as exc:
             raise _RejectedError(400, exc.reason, DeadLetter(topic, exc.reason, body[:4096])) from exc
         await self._commit(decoded)
@@ -261,6 +259,18 @@ class HttpIngest:
             await asyncio.to_thread(self._lookups.close)
         if not stop.is_set():
             raise RuntimeError("the HTTP ingest server stopped on its own")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _json(body: bytes) -> Any:
+    """Strict JSON (no NaN/Infinity), as the wire format reads it."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise DecodeError(f"not valid JSON: {str(exc)[:120]}") from exc
 
 
 def _attrs(r: osmand.OsmAndReport) -> FixAttributes:

@@ -34,6 +34,7 @@ from typing import Any
 
 from telemetry.errors import DecodeError
 from telemetry.model import Fix, Status
+from telemetry.wire import DEVICE_ID_RE
 
 KNOT_MPS = 1852.0 / 3600.0
 DEFAULT_ACCURACY_M = 100.0
@@ -116,13 +117,13 @@ def _attribute(value: str) -> Any:
     try:
         f = float(value)
     except ValueError:
-        return {"true": True, "false": False}.get(value, value[:200])
+        return {"true": True, "false": False}.get(value, value[:200].replace("\x00", ""))
     return f if math.isfinite(f) else value[:200]
 
 
 def _device_id(value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise DecodeError("'id' must be a device id of 1..64 characters")
+    if not isinstance(value, str) or not DEVICE_ID_RE.match(value):
+        raise DecodeError("'id' must be a device id (1..64 letters, digits, _ . : -)")
     return value
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,25 @@ from telemetry.store.sql import TS_FROM_MS
 Row = dict[str, Any]
 Conn = psycopg.Connection[Any]
 AConn = psycopg.AsyncConnection[Any]
+
+
+def _clean(value: Any) -> Any:
+    """A decoded JSON value jsonb accepts: no NUL characters (jsonb refuses ``\\u0000``) and
+    no non-finite numbers (``1e400`` parses as infinity). Another app's text must never make
+    a batch's transaction fail: the MQTT worker would retry that batch for ever."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {_clean(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> str:
+    return json.dumps(_clean(value), default=str)
 
 
 def secret_hash(secret: str) -> bytes:
@@ -54,8 +74,7 @@ def insert_events(conn: Conn, events: Sequence[InteropEvent]) -> None:
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO interop_events (device_id, source, kind, device_time, payload)"
                             f" VALUES (%s, %s, %s, {TS_FROM_MS}, %s)",
-                            [(e.device_id, e.source, e.kind, e.time_ms,
-                              json.dumps(e.payload)[:16384]) for e in events])
+                            [(e.device_id, e.source, e.kind, e.time_ms, _json(e.payload)) for e in events])
 
 
 def insert_attributes(conn: Conn, attributes: Sequence[FixAttributes]) -> None:
@@ -63,8 +82,7 @@ def insert_attributes(conn: Conn, attributes: Sequence[FixAttributes]) -> None:
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO position_attributes (device_id, device_time, attributes)"
                             f" VALUES (%s, {TS_FROM_MS}, %s) ON CONFLICT DO NOTHING",
-                            [(a.device_id, a.time_ms, json.dumps(a.attributes, default=str)[:16384])
-                             for a in attributes])
+                            [(a.device_id, a.time_ms, _json(a.attributes)) for a in attributes])
 
 
 # --- the HTTP listener --------------------------------------------------------------------

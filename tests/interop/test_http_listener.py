@@ -154,3 +154,27 @@ def test_the_engine_serves_the_listener_beside_mqtt(database_url: str, mqtt_url:
     finally:
         stop_stack(stack, log)
     assert count(database_url, "SELECT count(*) FROM alerts WHERE kind = 'exclusion_zone_entered'") == 1
+
+
+def test_nasty_input_is_a_4xx_or_stored_never_a_5xx(listener: Listener, database_url: str) -> None:
+    """NUL characters, 1e400 and NaN in what jsonb would refuse, the secret as the only query
+    parameter of a JSON upload: none of it makes the transaction fail (a 503 the app would
+    retry for ever, or an MQTT batch the worker would)."""
+    doc = json.loads(_text("traccar-client-object.json"))
+    doc["location"]["extras"] = {"note\u0000": "a\u0000b", "big": 1e400}
+    doc["location"]["event"] = "x\u0000"
+    body = json.dumps(doc).replace("Infinity", "1e400")
+    with httpx.Client(timeout=10) as http:
+        r = http.post(f"{listener.url}/?secret={SECRET}", content=body, headers=JSON)
+        assert r.status_code == 200 and r.json()["stored"] == 1, r.text
+        assert http.post(f"{listener.url}/t/{SECRET}", content=b'{"device_id": "d1", "x": NaN}',
+                         headers=JSON).status_code == 400
+        assert http.get(f"{listener.url}/t/{SECRET}?id=d%001&timestamp=1764151200&lat=41&lon=69").status_code == 400
+        assert http.get(f"{listener.url}/t/{SECRET}?id=d1&timestamp=1764151500&lat=41.2995&lon=69.2401&accuracy=5"
+                        "&note=a%00b").status_code == 200
+        assert http.post(f"{listener.url}/owntracks?u=a%00&d=b", content=b"{}").status_code == 400
+    listener.pipeline.process([InboundMessage("owntracks/aziza/phone/event", json.dumps(
+        {"_type": "transition", "desc": "m\u0000", "tst": 1764151330, "acc": 1e400}).encode().replace(
+        b"Infinity", b"1e400"))])
+    assert count(database_url, "SELECT count(*) FROM positions") == 2
+    assert count(database_url, "SELECT count(*) FROM interop_events WHERE kind = 'transition'") == 1
