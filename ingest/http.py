@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -244,8 +245,14 @@ class HttpIngest:
     # --- serving --------------------------------------------------------------------------
     async def serve(self, host: str, port: int, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
         server = _Server(uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off"))
+        # bound here, not by uvicorn, which calls sys.exit when it cannot bind: a taken port
+        # is then a task failure the supervisor restarts with backoff, not the engine's end
+        try:
+            sock = socket.create_server((host, port), reuse_port=False)
+        except OSError as exc:
+            raise RuntimeError(f"the HTTP ingest listener could not serve on {host}:{port}: {exc}") from exc
         waiter = asyncio.ensure_future(stop.wait())
-        task = asyncio.ensure_future(server.serve())
+        task = asyncio.ensure_future(server.serve(sockets=[sock]))
         try:
             while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn sets a flag, no event)
                 await asyncio.sleep(0.05)
@@ -255,6 +262,7 @@ class HttpIngest:
             server.should_exit = True
             await task
         finally:
+            sock.close()
             waiter.cancel()
             await asyncio.to_thread(self._lookups.close)
         if not stop.is_set():
