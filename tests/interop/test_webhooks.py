@@ -175,3 +175,19 @@ def test_deliveries_survive_a_receiver_outage_and_an_engine_restart(database_url
 def _ids(url: str) -> list[int]:
     with psycopg.connect(url) as conn:
         return [int(r[0]) for r in conn.execute("SELECT id FROM alerts WHERE kind = 'exclusion_zone_entered'")]
+
+
+def test_only_subscribed_event_types_and_active_subscriptions_get_deliveries(database_url: str) -> None:
+    setup_registry(database_url)
+    other = _subscribe(database_url, "http://127.0.0.1:9/hook", types="{alert.strap_opened}")
+    exact = _subscribe(database_url, "http://127.0.0.1:9/hook", types="{alert.exclusion_zone_entered}")
+    off = _subscribe(database_url, "http://127.0.0.1:9/hook")
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE webhook_subscriptions SET active = false WHERE id = %s", (off,))
+    _alerts(database_url, ("d1",))
+    by_sub = {s: count(database_url, "SELECT count(*) FROM webhook_deliveries WHERE subscription_id = %s", s)
+              for s in (other, exact, off)}
+    assert by_sub == {other: 0, exact: 1, off: 0}
+    # the delivery was written in the alert's transaction: same event id as the alert
+    assert count(database_url, "SELECT count(*) FROM webhook_deliveries d JOIN alerts a"
+                               " ON d.event_id = 'alert-' || a.id") == 1
