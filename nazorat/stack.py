@@ -21,9 +21,7 @@ import uvicorn
 from api import create_app
 from api.auth import AuthConfig
 from geofence import warm_up
-from ingest import IngestWorker
-from ingest.http import HttpIngest
-from ingest.webhooks import WebhookDispatcher
+from ingest import HttpIngest, IngestWorker, WebhookDispatcher
 from nazorat import demo
 from nazorat.errors import StartupError
 from nazorat.probes import serve_probes
