@@ -192,7 +192,7 @@ class HttpIngest:
         stored = await asyncio.to_thread(self._lookups.run, lambda c: [store.http_secret_hash(c, d) for d in devices])
         if not all([_digest_matches(secret, h) for h in stored]):
             raise _RejectedError(401, "wrong device secret",
-                            DeadLetter(OSMAND_TOPIC, "wrong device secret (or unknown device)", raw))
+                                 DeadLetter(OSMAND_TOPIC, "wrong device secret (or unknown device)", raw))
         decoded = Decoded(dead=[DeadLetter(OSMAND_TOPIC, f"report[{i}]: {e.reason}", raw)
                                 for i, e in enumerate(reports) if isinstance(e, DecodeError)])
         for r in good:
