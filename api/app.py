@@ -13,8 +13,22 @@ from psycopg_pool import AsyncConnectionPool
 from api import console, docs, errors
 from api.auth import AuthConfig
 from api.feed import FeedHub
-from api.routes import (accounts, alerts, appeals, audit, auth, evidence, feed, locations, operational, ops, registry,
-                        statistics)
+from api.routes import (
+    accounts,
+    alerts,
+    appeals,
+    audit,
+    auth,
+    evidence,
+    feed,
+    interop,
+    locations,
+    operational,
+    ops,
+    registry,
+    statistics,
+    webhooks,
+)
 from telemetry.escalation import Clock, run_escalation, utc_now
 from telemetry.health import Health
 from telemetry.settings import Settings
@@ -87,6 +101,8 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.include_router(appeals.appellants)
     app.include_router(feed.router)
     app.include_router(operational.router)
+    app.include_router(interop.router)
+    app.include_router(webhooks.router)
     settings = Settings()  # type: ignore[call-arg]  # fields come from the environment
     console.install(app, tile_url=console_tile_url or settings.console_tile_url,
                     tile_attribution=console_tile_attribution or settings.console_tile_attribution)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import random
@@ -38,7 +39,7 @@ import aiomqtt
 
 from ingest.consumer import MqttConsumer
 from telemetry import health as hp
-from telemetry import metrics
+from telemetry import metrics, owntracks
 from telemetry.errors import StorageError
 from telemetry.health import Health, Part, ingest_part
 from telemetry.model import InboundMessage
@@ -85,6 +86,7 @@ class IngestWorker:
         self._last_batch: float | None = None
         self._last_turn = time.monotonic()
         self._broker_detail = "not connected yet"
+        self._sent_regions: dict[tuple[str, str], str] = {}  # OwnTracks binding -> digest of the last setWaypoints
         self.health.probe(hp.BROKER, self._broker_part)
         self.health.probe(hp.INGEST, self._ingest_part)
         self.health.ok(hp.ZONES, "not compiled yet (no batch so far)", critical=False, zone_ids=[])
@@ -138,7 +140,8 @@ class IngestWorker:
                 try:
                     consumer = MqttConsumer(
                         self._url, client_id=self._client_id,
-                        topics=[FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION],
+                        topics=[FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION,
+                                *owntracks.SUBSCRIPTIONS],
                         shared_group=self._shared_group, protocol=self._protocol,
                         receive_maximum=max(4 * self._max_messages, 100),
                     )
@@ -183,6 +186,18 @@ class IngestWorker:
             await asyncio.to_thread(self._pipeline.outbox_done, sent)
             if len(rows) < _OUTBOX_BATCH:
                 return
+
+    async def _push_regions(self, consumer: MqttConsumer, bound: dict[tuple[str, str], str]) -> None:
+        """Send ``setWaypoints`` to the OwnTracks phones heard in a batch whose binding allows
+        it, when the zones they may show differ from what this worker last sent them (so
+        once after a start, then on a change). QoS 1, not retained."""
+        commands = await asyncio.to_thread(self._pipeline.owntracks_commands, bound)
+        for (user, device), cmd in commands.items():
+            digest = hashlib.sha256(json.dumps(cmd, sort_keys=True).encode()).hexdigest()
+            if self._sent_regions.get((user, device)) == digest:
+                continue
+            await consumer.publish(owntracks.cmd_topic(user, device), json.dumps(cmd).encode(), qos=1)
+            self._sent_regions[(user, device)] = digest
 
     async def _consume(self, consumer: MqttConsumer, stop: asyncio.Event) -> None:
         # what could not be published while the broker was away goes first
@@ -296,6 +311,8 @@ class IngestWorker:
         self._report_zones()
         if outcome.alerts:
             await self._job("outbox", lambda: self._drain_outbox(consumer))
+        if outcome.owntracks:
+            await self._job("owntracks_cmd", lambda: self._push_regions(consumer, outcome.owntracks))
         if self._on_batch is not None:
             self._on_batch(outcome)
         return True

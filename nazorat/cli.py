@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int)
     serve.add_argument("--no-api", action="store_true")
     serve.add_argument("--health-port", type=int, help="also serve /healthz and /readyz on this port (for --no-api)")
+    serve.add_argument("--http-port", type=int,
+                       help="serve the HTTP ingest listener (OsmAnd, OwnTracks HTTP) on this port (env NAZORAT_HTTP_PORT)")
     serve.add_argument("--no-ingest", action="store_true")
     serve.add_argument("--client-id")
     serve.add_argument("--shared-group")
@@ -192,6 +194,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
             retention_days=settings.retention_days, demo_fleet=args.fleet, fleet_credentials=infra.device_credentials,
+            http_port=settings.http_port or 5055, webhook_backoff_s=settings.webhook_backoff_s,
         ))
     finally:
         infra.stop()
@@ -216,6 +219,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         shared_group=args.shared_group or settings.mqtt_shared_group,
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
         retention_days=settings.retention_days, health_port=args.health_port,
+        http_port=args.http_port or settings.http_port, webhook_backoff_s=settings.webhook_backoff_s,
     ))
 
 

@@ -21,7 +21,7 @@ import uvicorn
 from api import create_app
 from api.auth import AuthConfig
 from geofence import warm_up
-from ingest import IngestWorker
+from ingest import HttpIngest, IngestWorker, WebhookDispatcher
 from nazorat import demo
 from nazorat.errors import StartupError
 from nazorat.probes import serve_probes
@@ -158,7 +158,8 @@ async def serve(
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
     auth_config: AuthConfig | None = None, demo_accounts: Path | None = None,
     health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
-    silence_check_s: float = 30.0, health_port: int | None = None,
+    silence_check_s: float = 30.0, health_port: int | None = None, http_port: int | None = None,
+    webhook_backoff_s: float = 2.0,
 ) -> None:
     """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``), every task owned by one
     ``Supervisor`` (the policy per task is in ``nazorat.supervisor``). Returns after a
@@ -167,7 +168,10 @@ async def serve(
     ``ingest_stall_s``: how long messages may wait with no batch before ``/readyz`` says
     ingest is stuck; ``silence_check_s``: the interval of the communication-loss check;
     ``health_port``: serve ``/healthz`` and ``/readyz`` on it too (``nazorat.probes``, for a
-    process without the API)."""
+    process without the API); ``http_port``: serve the HTTP ingest listener (OsmAnd /
+    Traccar Client, OwnTracks HTTP; ``ingest.http``) on it, beside MQTT ingest. With ingest
+    the webhook delivery loop runs too (``ingest.webhooks``; first retry after
+    ``webhook_backoff_s``)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -199,12 +203,22 @@ async def serve(
                                       retention_days=retention_days, silence_check_s=silence_check_s,
                                       health=health)
                 supervisor.start(TaskSpec("ingest", partial(worker.run, stop), Policy.RESTART))
+            if ingest:
+                dispatcher = WebhookDispatcher(database_url=database_url, backoff_base_s=webhook_backoff_s)
+                supervisor.start(TaskSpec("webhooks", partial(dispatcher.run, stop), Policy.RESTART, critical=False))
+            http_started = asyncio.Event()
+            if ingest and http_port is not None:
+                listener = HttpIngest(pipeline=pipeline, database_url=database_url)
+                supervisor.start(TaskSpec("http_ingest", partial(listener.serve, host, http_port, stop, http_started),
+                                          Policy.RESTART))
             supervisor.start(TaskSpec("readiness", partial(watch_readiness, health, stop), Policy.RESTART,
                                       critical=False))
             if server is not None:
                 await _until(lambda: server.started, stop)
             if health_port is not None:
                 await _until(probes_started.is_set, stop)
+            if ingest and http_port is not None:
+                await _until(http_started.is_set, stop)
             connected = worker is None or await _until(worker.connected.is_set, stop, connect_timeout_s)
             if not connected and not stop.is_set():
                 raise StartupError(f"ingest did not connect to the MQTT broker within {connect_timeout_s:.0f} s")
@@ -231,6 +245,8 @@ async def serve(
                 lines.append("  Readiness: in this log (no API in this process; --health-port to probe it)")
             if ingest:
                 lines.append(f"  MQTT:      {_without_password(mqtt_url)}")
+            if ingest and http_port is not None:
+                lines.append(f"  HTTP in:   http://{host}:{http_port} (OsmAnd / Traccar Client, OwnTracks)")
             print("\n".join([*lines, "  Stop with Ctrl-C."]), flush=True)
             await stop.wait()
     finally:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 # (code, phrases that mark it), tried in order: the first phrase found in the reason wins
 _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("bad_secret", ("device secret", "owntracks password")),  # before unknown_device: "(or unknown device)"
     ("unknown_device", ("unknown device",)),
+    ("unbound_identity", ("unbound owntracks",)),
+    ("unsupported_type", ("unsupported owntracks", "encrypted owntracks")),
     ("payload_too_large", ("too large",)),
     ("not_utf8", ("utf-8", "utf8")),
     ("invalid_json", ("not valid json", "json nested")),

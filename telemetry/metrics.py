@@ -24,7 +24,8 @@ ZONE_COMPILE_ERRORS = Gauge("nazorat_zone_compile_errors", "Zones left out of ev
 RULE_ERRORS = Counter("nazorat_rule_errors_total", "Stored fixes whose rule evaluation raised (set aside, recorded)")
 
 # supervision: the closed set of task names (label values) and what happens to each task
-TASKS = ("api", "probes", "ingest", "fleet", "readiness", "silence_check", "retention")
+TASKS = ("api", "probes", "ingest", "http_ingest", "webhooks", "fleet", "readiness", "silence_check", "retention",
+         "outbox", "owntracks_cmd")
 TASK_FAILURES = Counter("nazorat_task_failures_total", "Unexpected task failures (logged with a traceback)", ["task"])
 TASK_RESTARTS = Counter("nazorat_task_restarts_total", "Task restarts after a failure", ["task"])
 TASK_UP = Gauge("nazorat_task_up", "1 while the task runs, 0 while it waits to restart or has ended", ["task"])

@@ -4,7 +4,8 @@ and MessagePack, later OwnTracks and OsmAnd) build these; nothing here knows a f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,4 +64,55 @@ class DeadLetter:
     payload: bytes
 
 
-__all__ = ["DeadLetter", "Fix", "InboundMessage", "Position", "Status", "position_of"]
+@dataclass(frozen=True, slots=True)
+class InteropEvent:
+    """A message of another app that is recorded but never trusted for state: an
+    OwnTracks last will (``time_ms`` None when it came without ``tst``), a transition the
+    phone computed itself, the waypoints it defines."""
+
+    device_id: str
+    source: str  # owntracks
+    kind: str  # lwt, transition, waypoint, waypoints
+    time_ms: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FixAttributes:
+    """What another app sent with a fix that the fix type has no field for (altitude,
+    hdop, unknown OsmAnd keys), kept beside the position."""
+
+    device_id: str
+    time_ms: int
+    attributes: dict[str, Any]
+
+
+@dataclass
+class Decoded:
+    """What the codecs made of a batch: the pipeline's input."""
+
+    fixes: list[Fix] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    events: list[InteropEvent] = field(default_factory=list)
+    attributes: list[FixAttributes] = field(default_factory=list)
+
+    def extend(self, other: Decoded) -> None:
+        self.fixes += other.fixes
+        self.dead += other.dead
+        self.statuses += other.statuses
+        self.events += other.events
+        self.attributes += other.attributes
+
+
+__all__ = [
+    "DeadLetter",
+    "Decoded",
+    "Fix",
+    "FixAttributes",
+    "InboundMessage",
+    "InteropEvent",
+    "Position",
+    "Status",
+    "position_of",
+]

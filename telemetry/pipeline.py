@@ -1,12 +1,17 @@
 """The processing pipeline: one micro-batch of MQTT messages in, one transaction out.
 
-``Pipeline.process`` decodes the batch and resolves its devices, then runs ``STEPS``, a
-declared sequence of small functions over one ``Batch``, inside one transaction:
+``Pipeline.process`` decodes the batch (wire v1, or OwnTracks on ``owntracks/...``, whose
+placeholder device ids are resolved through the OwnTracks bindings; an unbound identity is
+a dead letter) and resolves its devices; ``Pipeline.process_decoded`` takes what an edge
+codec already decoded (the HTTP listener's OsmAnd and OwnTracks requests). Both then run
+``STEPS``, a declared sequence of small functions over one ``Batch``, inside one
+transaction, serialised on the pipeline's one connection (the MQTT worker and the HTTP
+listener share it):
 
   load state -> classify (late, plausibility) -> store positions (COPY, idempotent on
   (device_id, device_time)) -> evaluate (live and late fixes) -> write violations and
-  alerts -> status reports and device alerts -> presence -> dead letters -> rule state
-  -> announce
+  alerts -> status reports and device alerts -> presence -> other apps' recorded
+  messages and fix attributes -> dead letters -> rule state -> announce
 
 Membership and meaning stay apart (traccar's habit): ``geofence`` says which zones a fix
 is in and how certain; ``telemetry.transitions`` decides what that means; this module
@@ -34,10 +39,12 @@ failed batch raises StorageError and can be retried as a whole.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
 import operator
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -46,14 +53,15 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from telemetry import metrics, plausibility
+from telemetry import metrics, owntracks, plausibility
 from telemetry.conditions import DeviceCondition, Profile, assess, is_news
 from telemetry.dead_letters import reason_code
 from telemetry.errors import DecodeError, StorageError
-from telemetry.model import DeadLetter, Fix, InboundMessage, Position, Status, position_of
+from telemetry.model import DeadLetter, Decoded, Fix, FixAttributes, InboundMessage, InteropEvent, Position, Status, position_of
 from telemetry.rules import Pending
 from telemetry.snapshot import RegistrySnapshot, build_snapshot
 from telemetry.store import ingest as store
+from telemetry.store import interop as interop_store
 from telemetry.store import outbox as outbox_store
 from telemetry.store import timescale
 from telemetry.transitions import Key, Plan, RuleEngine, Transition
@@ -63,6 +71,7 @@ log = logging.getLogger(__name__)
 
 PRESENCE_RESOLUTION_S = 30.0
 _T = TypeVar("_T")
+_I = TypeVar("_I", Fix, Status, InteropEvent, FixAttributes)
 
 
 @dataclass
@@ -77,6 +86,8 @@ class BatchOutcome:
     rule_errors: int = 0
     alert_ids: list[int] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: OwnTracks identities heard in this batch that are bound: (user, device) -> device id
+    owntracks: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,24 +110,29 @@ class Batch:
     violation_ids: dict[Key, int] = field(default_factory=dict)
     conditions: dict[str, DeviceCondition] = field(default_factory=dict)
     heard: dict[str, float] = field(default_factory=dict)
+    events: list[InteropEvent] = field(default_factory=list)
+    attributes: list[FixAttributes] = field(default_factory=list)
 
 
-def decode_batch(messages: Sequence[InboundMessage]) -> tuple[list[Fix], list[DeadLetter], list[Status]]:
-    fixes: list[Fix] = []
-    dead: list[DeadLetter] = []
-    statuses: list[Status] = []
+def decode_batch(messages: Sequence[InboundMessage]) -> Decoded:
+    """Decode one batch: wire format v1 on ``nazorat/v1/...``, OwnTracks on ``owntracks/...``
+    (with placeholder device ids that ``Pipeline`` resolves through the bindings)."""
+    out = Decoded()
     for m in messages:
         try:
+            if m.topic.startswith(owntracks.PREFIX):
+                out.extend(owntracks.decode(m.topic, m.payload))
+                continue
             if is_status_topic(m.topic):
-                statuses.append(decode_status(m.topic, m.payload))
+                out.statuses.append(decode_status(m.topic, m.payload))
                 continue
             good, bad = decode_fixes(m.topic, m.payload)
         except DecodeError as exc:
-            dead.append(DeadLetter(m.topic, exc.reason, m.payload))
+            out.dead.append(DeadLetter(m.topic, exc.reason, m.payload))
             continue
-        fixes.extend(good)
-        dead.extend(DeadLetter(m.topic, e.reason, e.raw) for e in bad)
-    return fixes, dead, statuses
+        out.fixes.extend(good)
+        out.dead.extend(DeadLetter(m.topic, e.reason, e.raw) for e in bad)
+    return out
 
 
 _DEVICE_TIME = operator.attrgetter("device_id", "time_ms")
@@ -151,6 +167,7 @@ class Pipeline:
         self._no_history: set[str] = set()  # devices with no stored fix yet (checked once)
         self._conditions: dict[str, DeviceCondition] = {}
         self._heard: dict[str, float] = {}  # device -> monotonic time its presence row was last written
+        self._lock = threading.RLock()  # the MQTT worker and the HTTP listener share this pipeline
 
     # --- connection and registry ------------------------------------------------------
     def mark_registry_changed(self) -> None:
@@ -198,6 +215,10 @@ class Pipeline:
         return self._snapshot
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -206,9 +227,16 @@ class Pipeline:
     def process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
         """Store and evaluate one batch atomically. Raises StorageError when the database
         fails; nothing of the batch is then committed and it can be retried whole."""
+        return self.process_decoded(decode_batch(messages), len(messages))
+
+    def process_decoded(self, decoded: Decoded, messages: int = 1) -> BatchOutcome:
+        """The same for what an edge codec already decoded (the HTTP listener's OsmAnd and
+        OwnTracks requests): the same steps in one transaction. Safe to call from several
+        threads: batches are serialised on the pipeline's one connection."""
         started = time.perf_counter()
         try:
-            outcome = self._process(messages)
+            with self._lock:
+                outcome = self._process(decoded, messages)
         except psycopg.Error as exc:
             metrics.DB_ERRORS.inc()
             metrics.DB_UP.set(0)
@@ -217,11 +245,44 @@ class Pipeline:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         return outcome
 
-    def _process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
+    def _resolve_owntracks(self, conn: psycopg.Connection[Any], d: Decoded) -> dict[tuple[str, str], str]:
+        """Replace OwnTracks placeholder device ids by the bound devices; what no binding
+        covers becomes a dead letter ``unbound OwnTracks identity``."""
+        ids: list[str] = [x.device_id for x in d.fixes] + [x.device_id for x in d.statuses] + \
+            [x.device_id for x in d.events] + [x.device_id for x in d.attributes]
+        aliases = {i for i in ids if owntracks.is_alias(i)}
+        if not aliases:
+            return {}
+        pairs = sorted(owntracks.split_alias(a) for a in aliases)
+        bound = interop_store.owntracks_devices(conn, pairs)
+        conn.commit()
+        to = {owntracks.alias(*pair): dev for pair, dev in bound.items()}
+
+        def keep(items: list[_I]) -> list[_I]:
+            out: list[_I] = []
+            for x in items:
+                if not owntracks.is_alias(x.device_id):
+                    out.append(x)
+                elif x.device_id in to:
+                    out.append(dataclasses.replace(x, device_id=to[x.device_id]))
+            return out
+
+        for f in d.fixes:
+            if owntracks.is_alias(f.device_id) and f.device_id not in to:
+                d.dead.append(DeadLetter(f.device_id, "unbound OwnTracks identity", _fix_json(f)))
+        for e in d.events:
+            if owntracks.is_alias(e.device_id) and e.device_id not in to:
+                d.dead.append(DeadLetter(e.device_id, "unbound OwnTracks identity", json.dumps(e.payload).encode()))
+        d.fixes, d.statuses, d.events, d.attributes = keep(d.fixes), keep(d.statuses), keep(d.events), \
+            keep(d.attributes)
+        return bound
+
+    def _process(self, d: Decoded, messages: int) -> BatchOutcome:
         conn = self._connection()
         snap = self._refresh_registry(conn)
-        fixes, dead, statuses = decode_batch(messages)
-        if any(d not in snap.devices for d in itertools.chain((f.device_id for f in fixes),
+        bound = self._resolve_owntracks(conn, d)
+        fixes, dead, statuses = d.fixes, d.dead, d.statuses
+        if any(x not in snap.devices for x in itertools.chain((f.device_id for f in fixes),
                                                                (s.device_id for s in statuses))):
             self._registry_dirty = True  # maybe registered a moment ago: look again once before rejecting
             snap = self._refresh_registry(conn)
@@ -231,7 +292,9 @@ class Pipeline:
         dead += [DeadLetter(status_topic(s.device_id), "unknown device", b"")
                  for s in statuses if s.device_id not in snap.devices]
         b = Batch(snap, order_and_dedupe(known), [s for s in statuses if s.device_id in snap.devices], dead,
-                  BatchOutcome(messages=len(messages), fixes=len(fixes), dead_letters=len(dead)))
+                  BatchOutcome(messages=messages, fixes=len(fixes), dead_letters=len(dead), owntracks=bound),
+                  events=[e for e in d.events if e.device_id in snap.devices],
+                  attributes=[a for a in d.attributes if a.device_id in snap.devices])
         with conn.transaction():
             for step in STEPS:
                 step(self, conn, b)
@@ -422,6 +485,11 @@ class Pipeline:
         store.mark_heard(conn, due)
         b.heard = dict.fromkeys(due, now)
 
+    def _write_interop(self, conn: psycopg.Connection[Any], b: Batch) -> None:
+        """Other apps' recorded messages and the attributes that came with their fixes."""
+        interop_store.insert_events(conn, b.events)
+        interop_store.insert_attributes(conn, b.attributes)
+
     def _write_dead_letters(self, conn: psycopg.Connection[Any], b: Batch) -> None:
         store.insert_dead_letters(conn, b.dead)
         store.record_rule_errors(conn, b.rule_errors)
@@ -439,12 +507,13 @@ class Pipeline:
     def run_retention(self, retention_days: int) -> int:
         """Plain-PostgreSQL retention (TimescaleDB has its own policies). Returns rows deleted."""
         try:
-            conn = self._connection()
-            if timescale.installed(conn):
+            with self._lock:
+                conn = self._connection()
+                if timescale.installed(conn):
+                    conn.commit()
+                    return 0
                 conn.commit()
-                return 0
-            conn.commit()
-            return timescale.delete_expired(conn, retention_days)
+                return timescale.delete_expired(conn, retention_days)
         except psycopg.Error as exc:
             self.close()
             raise StorageError(f"retention failed: {exc}") from exc
@@ -466,20 +535,37 @@ class Pipeline:
 
     def _outbox(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
         try:
-            conn = self._connection()
-            with conn.transaction():
-                return work(conn)
+            with self._lock:
+                conn = self._connection()
+                with conn.transaction():
+                    return work(conn)
         except psycopg.Error as exc:
             metrics.DB_ERRORS.inc()
             self.close()
             raise StorageError(f"alert outbox: {exc}") from exc
 
+    def owntracks_commands(self, bound: dict[tuple[str, str], str]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The ``setWaypoints`` command for each of these bindings that may be pushed zones
+        (``telemetry.store.interop.regions_for`` says which zones a phone may show)."""
+        try:
+            with self._lock:
+                conn = self._connection()
+                with conn.transaction():
+                    push = interop_store.push_zone_bindings(conn, sorted(bound))
+                    return {pair: owntracks.set_waypoints(interop_store.regions_for(conn, bound[pair]))
+                            for pair in push}
+        except psycopg.Error as exc:
+            metrics.DB_ERRORS.inc()
+            self.close()
+            raise StorageError(f"OwnTracks regions: {exc}") from exc
+
     def check_silence(self) -> list[int]:
         """Raise ``communication_loss`` for silent devices; returns the new alert ids."""
         try:
-            conn = self._connection()
-            with conn.transaction():
-                ids = store.raise_communication_loss(conn)
+            with self._lock:
+                conn = self._connection()
+                with conn.transaction():
+                    ids = store.raise_communication_loss(conn)
         except psycopg.Error as exc:
             metrics.DB_ERRORS.inc()
             self.close()
@@ -498,6 +584,7 @@ STEPS: tuple[Callable[[Pipeline, psycopg.Connection[Any], Batch], None], ...] = 
     Pipeline._write_transitions,
     Pipeline._store_statuses,
     Pipeline._mark_heard,
+    Pipeline._write_interop,
     Pipeline._write_dead_letters,
     Pipeline._save_rule_state,
     Pipeline._announce,

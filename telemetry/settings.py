@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     api_token: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # the HTTP ingest listener (OsmAnd / Traccar Client, OwnTracks HTTP): `run` serves it on
+    # this port or 5055; `serve` only when this (or --http-port) is set
+    http_port: int | None = Field(None, ge=1, le=65535)
+    # webhooks: the first retry's wait (doubling each time, at most an hour)
+    webhook_backoff_s: float = Field(2.0, gt=0, le=3600)
     # micro-batching: a batch closes at this many messages or this many ms after its first
     batch_max_messages: int = Field(500, ge=1, le=50_000)
     batch_max_ms: int = Field(20, ge=1, le=10_000)
