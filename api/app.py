@@ -13,7 +13,22 @@ from psycopg_pool import AsyncConnectionPool
 from api import docs, errors
 from api.auth import AuthConfig
 from api.feed import FeedHub
-from api.routes import accounts, alerts, audit, auth, evidence, feed, operational, ops, registry, statistics
+from api.routes import (
+    accounts,
+    alerts,
+    audit,
+    auth,
+    device_registry,
+    evidence,
+    feed,
+    operational,
+    ops,
+    registry,
+    statistics,
+    subject_details,
+    terms,
+    zone_versions,
+)
 from telemetry.escalation import Clock, run_escalation, utc_now
 from telemetry.health import Health
 
@@ -73,6 +88,12 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.include_router(registry.subjects)
     app.include_router(registry.devices)
     app.include_router(registry.zones)
+    app.include_router(subject_details.router)
+    app.include_router(terms.router)
+    app.include_router(terms.tasks)
+    app.include_router(device_registry.router)
+    app.include_router(zone_versions.router)
+    app.include_router(zone_versions.subject_zones)
     app.include_router(alerts.router)
     app.include_router(evidence.router)
     app.include_router(statistics.router)
