@@ -19,6 +19,7 @@ router = APIRouter(prefix="/devices", tags=["devices"])
 DeviceIdPath = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, description="a device's id")]
 _ONE = (401, 403, 404, 422, 503)
 _WRITE = (401, 403, 404, 409, 413, 422, 503)
+_NULLABLE = frozenset({"serial", "imei", "model", "firmware"})  # null clears these; profile and state stay
 
 
 async def _visible(db: DbConn, user: Principal, device_id: str) -> dict[str, Any]:
@@ -51,7 +52,8 @@ async def update_device(device_id: DeviceIdPath, body: DeviceUpdate, db: DbConn,
     """Serial, IMEI (15 digits, Luhn-checked), model, firmware, profile, or the state of a
     device not fitted (``in_stock``, ``lost``, ``retired``)."""
     await _visible(db, user, device_id)
-    before, after = await device_store.update_device(db, device_id, body.model_dump(exclude_unset=True))
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k in _NULLABLE}
+    before, after = await device_store.update_device(db, device_id, changes)
     await registry.audit(db, actor=user.name, action="device.update", subject_id=after["subject_id"], target=device_id,
                          remote_addr=user.remote_addr, details={"before": audited(before), "after": audited(after)})
     return after

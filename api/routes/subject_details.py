@@ -22,13 +22,15 @@ router = APIRouter(prefix="/subjects", tags=["subjects"])
 PHOTO_MAX_BYTES = 1024 * 1024
 _MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 _WRITE = (401, 403, 404, 409, 413, 422, 503)
+_NULLABLE = frozenset({"category", "pinfl", "date_of_birth", "sex", "address", "phone"})
 
 
 @router.patch("/{subject_id}", response_model=SubjectPublic, responses=responses(*_WRITE))
 async def update_subject(subject_id: SubjectId, body: SubjectUpdate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
     """Change the given fields. A PINFL must agree with the date of birth and sex the
     subject will have. Audited with the record before and after."""
-    changes = body.model_dump(exclude_unset=True)
+    # null clears a nullable field; for the others (name, order type, ...) it changes nothing
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k in _NULLABLE}
     if "pinfl" in changes or "date_of_birth" in changes or "sex" in changes:
         current = await registry.get_subject(db, subject_id, scope=user.scope)
         merged = {**current, **changes}

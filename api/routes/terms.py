@@ -20,6 +20,7 @@ tasks = APIRouter(prefix="/tasks", tags=["tasks"])
 TermId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="a term's id")]
 _ONE = (401, 403, 404, 422, 503)
 _WRITE = (401, 403, 404, 409, 413, 422, 503)
+_NULLABLE = frozenset({"court", "order_number", "order_date", "starts_at", "ends_at"})
 
 
 @router.get("/{subject_id}/terms", response_model=list[TermPublic], responses=responses(*_ONE))
@@ -55,7 +56,8 @@ async def amend_term(subject_id: SubjectId, term_id: TermId, body: TermAmend, db
     change dates or conditions, suspend (``status: suspended``), resume (``active``) or end
     (``ended``: final; the subject's fitted devices get "remove device" tasks)."""
     await registry.get_subject(db, subject_id, scope=user.scope)
-    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True, exclude={"reason"}).items()
+               if v is not None or k in _NULLABLE}  # null changes nothing for order type, status, conditions
     if body.conditions is not None:
         changes["conditions"] = body.conditions.model_dump(mode="json")
     before, after = await term_store.amend_term(db, subject_id, term_id, changes, reason=body.reason, by=user.name)
