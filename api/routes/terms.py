@@ -86,7 +86,7 @@ async def list_tasks(db: DbConn, user: RegistryReader, open_only: Annotated[bool
     return await term_store.list_tasks(db, open_only=open_only, limit=limit, offset=offset, scope=user.scope)
 
 
-@tasks.post("/{task_id}/done", response_model=TaskPublic, responses=responses(*_ONE))
+@tasks.post("/{task_id}/done", response_model=TaskPublic, responses=responses(*_WRITE))
 async def complete_task(task_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], db: DbConn, user: Officer) -> dict[str, Any]:
     row = await term_store.complete_task(db, task_id, by=user.name, scope=user.scope)
     await registry.audit(db, actor=user.name, action="task.done", subject_id=row["subject_id"], target=str(task_id),

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from telemetry.errors import InvalidInputError, NotFoundError
+from telemetry.errors import ConflictError, InvalidInputError, NotFoundError
 from telemetry.store.ingest import REMOVE_DEVICE_TASKS
 from telemetry.store.scope import Scope, subject_filter
 from telemetry.store.sql import REGISTRY_CHANNEL
@@ -159,12 +159,15 @@ async def list_tasks(conn: Conn, *, open_only: bool, limit: int, offset: int, sc
 
 
 async def complete_task(conn: Conn, task_id: int, *, by: str, scope: Scope | None = None) -> Row:
+    """Mark the task done (ConflictError when it already is)."""
     cond, params = subject_filter(scope, "subject_id")
-    row = await _one(conn, f"UPDATE registry_tasks SET done_at = coalesce(done_at, now()),"
-                           f" done_by = coalesce(done_by, %s) WHERE id = %s AND {cond} RETURNING {_TASK_COLS}",
-                     (by, task_id, *params))
-    if row is None:
+    current = await _one(conn, f"SELECT done_at FROM registry_tasks WHERE id = %s AND {cond}", (task_id, *params))
+    if current is None:
         raise NotFoundError("task", str(task_id))
+    row = await _one(conn, f"UPDATE registry_tasks SET done_at = now(), done_by = %s WHERE id = %s AND done_at IS NULL"
+                           f" RETURNING {_TASK_COLS}", (by, task_id))
+    if row is None:
+        raise ConflictError("task", str(task_id), "is already done")
     return row
 
 

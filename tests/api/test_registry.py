@@ -139,7 +139,9 @@ def test_terms_amendments_and_the_remove_device_task(live_api: LiveApi) -> None:
         r = c.post("/devices/d1/remove", json={"reason": "term ended"})
         assert r.status_code == 200, r.text
         assert c.get("/tasks").json() == []
-        assert c.get("/tasks", params={"open": "false"}).json()[0]["done_by"] == "admin"
+        done = c.get("/tasks", params={"open": "false"}).json()[0]
+        assert done["done_by"] == "admin"
+        assert_problem(c.post(f"/tasks/{done['id']}/done"), 409)
     audits = _audit(live_api.database_url, "term.amend")
     assert [a["after"]["status"] for a in audits] == ["suspended", "ended"]
     assert audits[0]["before"]["status"] == "active"
