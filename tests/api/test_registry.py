@@ -129,6 +129,8 @@ def test_terms_amendments_and_the_remove_device_task(live_api: LiveApi) -> None:
         assert c.get("/tasks").json() == []
         r = c.patch(f"/subjects/s1/terms/{first['id']}", json={"status": "ended", "reason": "court order"})
         assert r.json()["status"] == "ended" and r.json()["ended_at"] is not None
+        legacy = c.get("/subjects/s1").json()  # the old columns follow the terms in force
+        assert legacy["term_start"].startswith("2026-01-01") and legacy["term_end"] == r.json()["ended_at"]
         assert_problem(c.patch(f"/subjects/s1/terms/{first['id']}", json={"status": "active", "reason": "x"}), 422)
         history = c.get(f"/subjects/s1/terms/{first['id']}/amendments").json()
         assert [(h["version"], h["change"]) for h in history] == [(1, "create"), (2, "status"), (3, "end")]
