@@ -19,6 +19,7 @@ from api.routes import (
     appeals,
     audit,
     auth,
+    device_registry,
     evidence,
     feed,
     interop,
@@ -27,7 +28,10 @@ from api.routes import (
     ops,
     registry,
     statistics,
+    subject_details,
+    terms,
     webhooks,
+    zone_versions,
 )
 from telemetry.escalation import Clock, run_escalation, utc_now
 from telemetry.health import Health
@@ -94,6 +98,12 @@ def create_app(*, database_url: str, api_token: str | None, pool_max: int = 10, 
     app.include_router(registry.zones)
     app.include_router(locations.locations)
     app.include_router(locations.subject_tracks)
+    app.include_router(subject_details.router)
+    app.include_router(terms.router)
+    app.include_router(terms.tasks)
+    app.include_router(device_registry.router)
+    app.include_router(zone_versions.router)
+    app.include_router(zone_versions.subject_zones)
     app.include_router(alerts.router)
     app.include_router(evidence.router)
     app.include_router(statistics.router)

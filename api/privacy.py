@@ -40,6 +40,23 @@ def zone_view(row: Row, principal: Principal) -> Row:
     return {**row, "masked": False}
 
 
+#: the personal fields of a subject each role may see (others are null); see docs/registry.md
+PERSONAL_FIELDS = ("pinfl", "address", "phone", "has_photo")
+_SEES_PERSONAL = {"supervisor": PERSONAL_FIELDS, "officer": PERSONAL_FIELDS}
+
+
+def may_see_personal(principal: Principal, name: str) -> bool:
+    return name in _SEES_PERSONAL.get(principal.role, ())
+
+
+def subject_view(row: Row, principal: Principal) -> Row:
+    """A subject as this caller may see it: personal fields its role does not need are
+    null (``has_photo`` false) and listed in ``masked``."""
+    hidden = [f for f in PERSONAL_FIELDS if not may_see_personal(principal, f) and row.get(f)]
+    out = {**row, **{f: (False if f == "has_photo" else None) for f in hidden}, "masked": hidden}
+    return out
+
+
 async def audit_read(db: psycopg.AsyncConnection[Any], principal: Principal, action: str, *, rows: int,
                      masked: int = 0, subject_id: str | None = None, target: str | None = None,
                      **details: Any) -> None:
@@ -50,4 +67,4 @@ async def audit_read(db: psycopg.AsyncConnection[Any], principal: Principal, act
                          details={"role": principal.role, "rows": rows, "masked": masked, **details})
 
 
-__all__ = ["alert_view", "audit_read", "zone_view"]
+__all__ = ["PERSONAL_FIELDS", "alert_view", "audit_read", "may_see_personal", "subject_view", "zone_view"]

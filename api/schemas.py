@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from telemetry.errors import InvalidInputError
+from telemetry.identifiers import imei_problem, pinfl_problem
 from telemetry.store.registry import check_device_id
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -98,20 +99,97 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class SubjectCreate(_Strict):
+OrderType = Literal["house_arrest", "restriction_of_liberty", "probation", "parole", "restraining_order"]
+Sex = Literal["F", "M"]
+SubjectStatus = Literal["active", "suspended", "released", "wanted", "deceased"]
+PHONE_PATTERN = r"^\+?[0-9 ()-]{5,32}$"
+
+
+def _pinfl(value: str) -> str:
+    problem = pinfl_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _imei(value: str) -> str:
+    problem = imei_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Pinfl = Annotated[str, Field(min_length=1, max_length=32, description="14 digits: century/sex, DDMMYY, region, "
+                                                                      "serial, check digit (docs/registry.md)",
+                             examples=["31501901234566"]), AfterValidator(_pinfl)]
+Imei = Annotated[str, Field(min_length=1, max_length=32, description="15 digits, Luhn-checked",
+                            examples=["490154203237518"]), AfterValidator(_imei)]
+BirthDate = Annotated[date, Field(ge=date(1800, 1, 1), le=date(2099, 12, 31))]
+
+
+class Exemption(_Strict):
+    """A standing exemption from a rule (e.g. a medical condition excusing the night curfew)."""
+
+    kind: str = Text(64, 1)
+    note: str | None = Text(500, default=None)
+
+
+class _PersonalFields(_Strict):
+    @model_validator(mode="after")
+    def _pinfl_agrees(self) -> Self:
+        pinfl = getattr(self, "pinfl", None)
+        if pinfl is not None:
+            problem = pinfl_problem(pinfl, date_of_birth=getattr(self, "date_of_birth", None),
+                                    sex=getattr(self, "sex", None))
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
+
+class SubjectCreate(_PersonalFields):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{
+        "id": "S-1001", "full_name": "Alisher Karimov", "order_type": "house_arrest",
+        "term_start": "2026-12-01T00:00:00+05:00", "term_end": "2027-06-01T00:00:00+05:00",
+        "pinfl": "31501901234566", "date_of_birth": "1990-01-15", "sex": "M",
+        "address": "Tashkent, Chilonzor 9-12", "phone": "+998 90 123 45 67"}]})
     id: EntityId
     full_name: str = Text(200, 1)
     category: str | None = Text(64, default=None)
-    order_type: Literal["house_arrest", "probation", "parole", "restraining_order"] = "house_arrest"
+    order_type: OrderType = "house_arrest"
     timezone: Timezone = "Asia/Tashkent"
     term_start: Instant | None = None
     term_end: Instant | None = None
+    pinfl: Pinfl | None = None
+    date_of_birth: BirthDate | None = None
+    sex: Sex | None = None
+    address: str | None = Text(500, default=None)
+    phone: str | None = Field(None, pattern=PHONE_PATTERN)
+    status: SubjectStatus = "active"
+    exemptions: list[Exemption] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _term(self) -> Self:
         if self.term_start is not None and self.term_end is not None and self.term_end <= self.term_start:
             raise ValueError("term_end must be after term_start (a term that ends before it starts is never monitored)")
         return self
+
+
+class SubjectUpdate(_PersonalFields):
+    """The fields to change; the others keep their values."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{
+        "address": "Tashkent, Yunusobod 4-7", "phone": "+998 91 000 11 22", "status": "active"}]})
+    full_name: str | None = Text(200, 1, default=None)
+    category: str | None = Text(64, default=None)
+    order_type: OrderType | None = None
+    timezone: Timezone | None = None
+    pinfl: Pinfl | None = None
+    date_of_birth: BirthDate | None = None
+    sex: Sex | None = None
+    address: str | None = Text(500, default=None)
+    phone: str | None = Field(None, pattern=PHONE_PATTERN)
+    status: SubjectStatus | None = None
+    exemptions: list[Exemption] | None = Field(None, max_length=50)
 
 
 class SubjectPublic(BaseModel):
@@ -123,12 +201,32 @@ class SubjectPublic(BaseModel):
     term_start: datetime | None
     term_end: datetime | None
     created_at: datetime
+    pinfl: str | None = Field(None, description="null when masked for the caller's role (docs/registry.md)")
+    date_of_birth: date | None = None
+    sex: str | None = None
+    address: str | None = Field(None, description="null when masked")
+    phone: str | None = Field(None, description="null when masked")
+    status: str = "active"
+    exemptions: list[dict[str, Any]] = Field(default_factory=list)
+    officer_id: int | None = None
+    unit_id: str | None = None
+    has_photo: bool = False
+    masked: list[str] = Field(default_factory=list, description="the personal fields withheld from this caller")
 
 
 class DeviceCreate(_Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [{
+        "id": "EM-0042", "kind": "ankle_monitor", "serial": "SN-2026-0042", "imei": "490154203237518",
+        "model": "BT-200", "firmware": "3.1.4"}]})
     id: DeviceId
     kind: Literal["ankle_monitor", "victim_phone"] = "ankle_monitor"
-    subject_id: EntityId | None = None
+    subject_id: EntityId | None = Field(None, description="fitted on this subject since the device's records began "
+                                                          "(use POST /devices/{id}/fit to record a fitting time)")
+    serial: str | None = Field(None, pattern=r"^[A-Za-z0-9_./-]{1,64}$")
+    imei: Imei | None = None
+    model: str | None = Text(100, default=None)
+    firmware: str | None = Text(64, default=None)
+    profile: EntityId = "default"
 
     @model_validator(mode="after")
     def _victim_phone(self) -> Self:
@@ -142,6 +240,12 @@ class DevicePublic(BaseModel):
     kind: str
     subject_id: str | None
     created_at: datetime
+    serial: str | None = None
+    imei: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    profile: str = "default"
+    state: str = "in_stock"
 
 
 TimeOfDay = Annotated[str, Field(pattern=r"^(([01]?\d|2[0-3]):[0-5]\d|24:00)$",
@@ -219,6 +323,8 @@ class ZonePublic(BaseModel):
     masked: bool = False
     active: bool
     created_at: datetime
+    version: int = Field(1, description="the current version (GET /zones/{id}/versions)")
+    updated_at: datetime | None = None
 
 
 class AbsenceCreate(_Strict):
@@ -367,17 +473,22 @@ __all__ = [
     "DeviceId",
     "DevicePublic",
     "EntityId",
+    "Exemption",
     "Feature",
     "FeatureCollection",
     "FieldError",
     "Geometry",
+    "Imei",
     "Instant",
     "LatestPositionPublic",
+    "OrderType",
+    "Pinfl",
     "PositionPublic",
     "Problem",
     "ScheduleWindow",
     "SubjectCreate",
     "SubjectPublic",
+    "SubjectUpdate",
     "VictimLinkCreate",
     "VictimLinkPublic",
     "ZoneCreate",

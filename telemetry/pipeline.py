@@ -112,6 +112,7 @@ class Batch:
     heard: dict[str, float] = field(default_factory=dict)
     events: list[InteropEvent] = field(default_factory=list)
     attributes: list[FixAttributes] = field(default_factory=list)
+    subjects: list[str | None] = field(default_factory=list)  # per fix: who wore the device then
 
 
 def decode_batch(messages: Sequence[InboundMessage]) -> Decoded:
@@ -353,9 +354,10 @@ class Pipeline:
                 previous[f.device_id] = position_of(f)
 
     def _store_positions(self, conn: psycopg.Connection[Any], b: Batch) -> None:
-        devices = b.snap.devices
-        b.new_keys = store.copy_positions(conn, b.fixes, [devices[f.device_id].subject_id for f in b.fixes], b.late,
-                                          b.flags)
+        """Each fix is stored with the subject who wore the device at the fix's device time."""
+        subject_at = b.snap.subject_at
+        b.subjects = [subject_at(f.device_id, f.time_ms) for f in b.fixes]
+        b.new_keys = store.copy_positions(conn, b.fixes, b.subjects, b.late, b.flags)
         for f, is_late, fl in zip(b.fixes, b.late, b.flags, strict=True):
             if (f.device_id, f.time_ms) not in b.new_keys:
                 continue
@@ -415,7 +417,7 @@ class Pipeline:
             vid = store.insert_violation(conn, store.NewViolation(
                 t.subject_id, t.device_id, "victim" if t.victim_device_id else ("crossing" if crossed else "zone"),
                 t.ref.t_ms, zone_id=t.zone_id, victim_device_id=t.victim_device_id,
-                close_ms=t.ref.t_ms if crossed else None, closed=crossed))
+                close_ms=t.ref.t_ms if crossed else None, closed=crossed, zone_revision=self._version(b, t)))
             if not crossed:
                 ids[t.key] = vid
             self._alert(conn, b, t, vid, {})
@@ -426,7 +428,7 @@ class Pipeline:
                 continue  # already known from live fixes
             vid = store.insert_violation(conn, store.NewViolation(
                 t.subject_id, t.device_id, "zone", t.ref.t_ms, zone_id=t.zone_id, close_ms=close_ms, closed=True,
-                late=True))
+                late=True, zone_revision=self._version(b, t)))
             self._alert(conn, b, t, vid, {"late": True, "delay_s": round((now_ms - t.ref.t_ms) / 1000.0, 1),
                                           "closed_fix_time_ms": close_ms})
 
@@ -437,14 +439,21 @@ class Pipeline:
         if t.zone_id is not None:
             details["zone_name"] = b.snap.zone_names.get(t.zone_id, t.zone_id)
         self._raise(b, conn, store.NewAlert(t.kind, "high", t.subject_id, t.device_id, details, zone_id=t.zone_id,
-                                            violation_id=violation_id, fix_ms=t.ref.t_ms, distance_m=t.distance_m))
+                                            violation_id=violation_id, fix_ms=t.ref.t_ms, distance_m=t.distance_m,
+                                            zone_revision=self._version(b, t)))
+
+    @staticmethod
+    def _version(b: Batch, t: Transition) -> int | None:
+        """The version of the transition's zone in the batch's snapshot (the one in force)."""
+        return b.snap.zone_version.get(t.zone_id) if t.zone_id is not None else None
 
     def _raise(self, b: Batch, conn: psycopg.Connection[Any], a: store.NewAlert) -> None:
         alert_id = store.insert_alert(conn, a)
         b.out.alert_ids.append(alert_id)
         evidence = {"fix_time_ms": a.fix_ms} if a.fix_ms is not None else {"status_time_ms": a.status_ms}
         b.out.alerts.append({"id": alert_id, "kind": a.kind, "subject_id": a.subject_id, "device_id": a.device_id,
-                             "zone_id": a.zone_id, "distance_m": a.distance_m, **evidence, **a.details})
+                             "zone_id": a.zone_id, "zone_revision": a.zone_revision, "distance_m": a.distance_m, **evidence,
+                             **a.details})
         metrics.ALERTS_RAISED.labels(a.kind).inc()
 
     def _store_statuses(self, conn: psycopg.Connection[Any], b: Batch) -> None:
@@ -471,8 +480,22 @@ class Pipeline:
             for kind, details in alerts:
                 self._raise(b, conn, store.NewAlert(
                     kind, "medium" if kind.startswith("battery_low") else "high",
-                    b.snap.devices[s.device_id].subject_id, s.device_id, dict(details), status_ms=s.time_ms))
+                    b.snap.subject_at(s.device_id, s.time_ms), s.device_id, dict(details), status_ms=s.time_ms))
         b.conditions = state
+
+    def _flag_after_term(self, conn: psycopg.Connection[Any], b: Batch) -> None:
+        """A device that reports after every term of its wearer ended is flagged on its
+        ``remove_device`` task (``telemetry.store.ingest.flag_reporting_after_term``).
+        Nothing to do, and no loop, while no subject's terms are all over."""
+        over = b.snap.term_over_ms
+        if not over:
+            return
+        latest: dict[str, tuple[str, int]] = {}
+        for f, sid in zip(b.fixes, b.subjects, strict=True):
+            end = over.get(sid or "")
+            if end is not None and f.time_ms >= end and f.time_ms > latest.get(f.device_id, ("", -1))[1]:
+                latest[f.device_id] = (sid or "", f.time_ms)
+        store.flag_reporting_after_term(conn, [(d, s, t) for d, (s, t) in sorted(latest.items())])
 
     def _mark_heard(self, conn: psycopg.Connection[Any], b: Batch) -> None:
         """Record when devices were heard, at most once per PRESENCE_RESOLUTION_S each:
@@ -560,12 +583,15 @@ class Pipeline:
             raise StorageError(f"OwnTracks regions: {exc}") from exc
 
     def check_silence(self) -> list[int]:
-        """Raise ``communication_loss`` for silent devices; returns the new alert ids."""
+        """Raise ``communication_loss`` for silent devices; returns the new alert ids. Also
+        ends the terms whose end has passed (and opens their ``remove_device`` tasks)."""
         try:
             with self._lock:
                 conn = self._connection()
                 with conn.transaction():
                     ids = store.raise_communication_loss(conn)
+                    if store.end_expired_terms(conn):
+                        self._registry_dirty = True
         except psycopg.Error as exc:
             metrics.DB_ERRORS.inc()
             self.close()
@@ -583,6 +609,7 @@ STEPS: tuple[Callable[[Pipeline, psycopg.Connection[Any], Batch], None], ...] = 
     Pipeline._evaluate,
     Pipeline._write_transitions,
     Pipeline._store_statuses,
+    Pipeline._flag_after_term,
     Pipeline._mark_heard,
     Pipeline._write_interop,
     Pipeline._write_dead_letters,

@@ -8,6 +8,7 @@ pure: the rows come from ``telemetry.store.ingest.registry_rows``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,8 +37,12 @@ _FAR = 2**62
 
 @dataclass(frozen=True)
 class DeviceInfo:
+    """A device's current wearer (``subject_id``, None when not fitted) since ``since_ms``
+    (device time, epoch ms; the earliest possible for a legacy assignment)."""
+
     subject_id: str | None
     kind: str
+    since_ms: int = -_FAR
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,73 @@ class RegistrySnapshot:
     links_by_subject: dict[str, list[VictimLink]] = field(default_factory=dict)
     device_profile: dict[str, Profile] = field(default_factory=dict)
     compile_errors: dict[str, str] = field(default_factory=dict)  # zone id -> why it is not evaluated
+    # device -> its earlier assignments (from_ms, to_ms, subject), oldest first: only the
+    # devices that were ever reassigned or removed are here
+    device_history: dict[str, tuple[tuple[int, int, str], ...]] = field(default_factory=dict)
+    # subject -> epoch ms after which none of its terms is in force any more (all ended)
+    term_over_ms: dict[str, int] = field(default_factory=dict)
+    zone_version: dict[str, int] = field(default_factory=dict)
+
+    def subject_at(self, device_id: str, t_ms: int) -> str | None:
+        """The subject who wore ``device_id`` at device time ``t_ms`` (None: nobody). The
+        current assignment answers almost every fix; only an older fix searches the
+        device's history (a late upload after a reassignment goes to the earlier wearer)."""
+        info = self.devices[device_id]
+        if t_ms >= info.since_ms:
+            return info.subject_id
+        for start, end, subject in self.device_history.get(device_id, ()):
+            if start <= t_ms < end:
+                return subject
+        return None
 
 
 def _epoch(value: datetime | None, default: int) -> int:
     return default if value is None else int(value.timestamp())
+
+
+def _epoch_ms(value: datetime | None, default: int) -> int:
+    return default if value is None else int(value.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class TermGate:
+    """A subject's supervision terms as the evaluator's gate: in force in
+    [``start``, ``end``) (epoch s) except in ``gaps`` (subject-wide absences), and
+    ``over_ms`` when every term has ended (None: open, or something still planned or
+    suspended)."""
+
+    start: int
+    end: int
+    gaps: tuple[AuthorisedAbsence, ...]
+    over_ms: int | None
+
+
+def term_gate(terms: list[dict[str, Any]]) -> TermGate:
+    """In force: an ``active`` term's [starts_at, ends_at), an ``ended`` term's
+    [starts_at, min(ends_at, ended_at)) (late fixes from inside it are still judged);
+    a ``planned`` or ``suspended`` term is never in force (a suspension silences)."""
+    windows: list[tuple[int, int]] = []
+    for t in terms:
+        if t["status"] not in ("active", "ended"):
+            continue
+        start, end = _epoch(t["starts_at"], -_FAR), _epoch(t["ends_at"], _FAR)
+        if t["status"] == "ended" and t["ended_at"] is not None:
+            end = min(end, _epoch(t["ended_at"], _FAR))
+        if end > start:
+            windows.append((start, end))
+    if not windows:
+        return TermGate(0, 0, (), None)
+    windows.sort()
+    merged = [list(windows[0])]
+    for start, end in windows[1:]:
+        if start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    gaps = tuple(AuthorisedAbsence(a[1], b[0], None) for a, b in itertools.pairwise(merged))
+    last_end = merged[-1][1]
+    pending = any(t["status"] in ("planned", "suspended") for t in terms)
+    return TermGate(merged[0][0], last_end, gaps, None if pending or last_end >= _FAR else last_end * 1000)
 
 
 def zone_spec_from_row(row: dict[str, Any]) -> ZoneSpec:
@@ -85,16 +153,26 @@ def build_snapshot(rows: RegistryRows) -> RegistrySnapshot:
     for a in rows.absences:
         by_subject.setdefault(a["subject_id"], []).append(
             AuthorisedAbsence(_epoch(a["starts_at"], 0), _epoch(a["ends_at"], 0), a["zone_id"]))
+    terms: dict[str, list[dict[str, Any]]] = {}
+    for t in rows.terms:
+        terms.setdefault(t["subject_id"], []).append(t)
     bad_subjects: dict[str, str] = {}
     rules = []
+    term_over: dict[str, int] = {}
     for s in rows.subjects:
         reason = _timezone_problem(s["timezone"])
         if reason is not None:
             bad_subjects[s["id"]] = reason
+        if s["id"] in terms:  # the term rows govern; else the legacy columns
+            gate = term_gate(terms[s["id"]])
+            if gate.over_ms is not None:
+                term_over[s["id"]] = gate.over_ms
+        else:
+            gate = TermGate(_epoch(s["term_start"], -_FAR), _epoch(s["term_end"], _FAR), (), None)
         rules.append(SubjectRules(
             subject_id=s["id"], category=s["category"], timezone=DEFAULT_TIMEZONE if reason else s["timezone"],
-            term_start=_epoch(s["term_start"], -_FAR), term_end=_epoch(s["term_end"], _FAR),
-            exceptions=tuple(by_subject.get(s["id"], ()))))
+            term_start=gate.start, term_end=gate.end,
+            exceptions=(*by_subject.get(s["id"], ()), *gate.gaps)))
     specs: list[ZoneSpec] = []
     for z in rows.zones:
         if z["subject_id"] in bad_subjects:
@@ -118,9 +196,10 @@ def build_snapshot(rows: RegistryRows) -> RegistrySnapshot:
         links_by_victim.setdefault(link.victim_device_id, []).append(link)
         links_by_subject.setdefault(link.subject_id, []).append(link)
     devices = rows.devices
+    since, history = _assignments(devices, rows.assignments)
     return RegistrySnapshot(
         zone_set=zone_set,
-        devices={d["id"]: DeviceInfo(d["subject_id"], d["kind"]) for d in devices},
+        devices={d["id"]: DeviceInfo(d["subject_id"], d["kind"], since.get(d["id"], -_FAR)) for d in devices},
         zone_names={z["id"]: z["name"] for z in zones},
         zone_dwell={z["id"]: Dwell(z["dwell_open_fixes"], z["dwell_open_s"], z["dwell_close_fixes"], z["dwell_close_s"])
                     for z in zones},
@@ -129,7 +208,34 @@ def build_snapshot(rows: RegistryRows) -> RegistrySnapshot:
         device_profile={d["id"]: Profile(d["battery_low"], d["battery_critical"], d["report_interval_s"], d["grace_s"],
                                          d["gps_loss_s"], d["clock_skew_s"]) for d in devices},
         compile_errors=errors,
+        device_history=history,
+        term_over_ms=term_over,
+        zone_version={z["id"]: int(z.get("version") or 1) for z in zones},
     )
+
+
+def _assignments(devices: list[dict[str, Any]], assignments: list[dict[str, Any]]
+                 ) -> tuple[dict[str, int], dict[str, tuple[tuple[int, int, str], ...]]]:
+    """(device -> since when its current state holds, device -> earlier assignments).
+    ``devices.subject_id`` is the current wearer; the open assignment of that subject
+    dates it. A device without assignment rows (a legacy one) is its subject's since ever."""
+    current = {d["id"]: d["subject_id"] for d in devices}
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for a in assignments:
+        by_device.setdefault(a["device_id"], []).append(a)
+    since: dict[str, int] = {}
+    history: dict[str, tuple[tuple[int, int, str], ...]] = {}
+    for device, rows in by_device.items():
+        past = [(_epoch_ms(a["fitted_at"], -_FAR), _epoch_ms(a["removed_at"], _FAR), a["subject_id"])
+                for a in rows if a["removed_at"] is not None]
+        open_rows = [a for a in rows if a["removed_at"] is None and a["subject_id"] == current.get(device)]
+        if open_rows:
+            since[device] = _epoch_ms(open_rows[0]["fitted_at"], -_FAR)
+        elif current.get(device) is None and past:
+            since[device] = max(end for _, end, _ in past)  # removed: nobody wears it since
+        if past:
+            history[device] = tuple(sorted(past))
+    return since, history
 
 
 def _timezone_problem(name: str) -> str | None:
@@ -160,4 +266,5 @@ def _compile_isolated(specs: list[ZoneSpec], rules: list[SubjectRules]) -> tuple
     return compile_zones([s for s in specs if s.zone_id not in bad], rules, validate=False), bad
 
 
-__all__ = ["REGISTRY_CHANNEL", "DeviceInfo", "RegistrySnapshot", "VictimLink", "build_snapshot", "zone_spec_from_row"]
+__all__ = ["REGISTRY_CHANNEL", "DeviceInfo", "RegistrySnapshot", "TermGate", "VictimLink", "build_snapshot", "term_gate",
+           "zone_spec_from_row"]

@@ -121,13 +121,13 @@ def _closing_component(before: Position | None, after: Position, other: Position
 def _evaluable(snap: RegistrySnapshot, fixes: list[Fix]) -> list[Fix]:
     zs = snap.zone_set
     return [f for f in fixes if snap.devices[f.device_id].kind == "ankle_monitor"
-            and snap.devices[f.device_id].subject_id in zs.subject_index]
+            and snap.subject_at(f.device_id, f.time_ms) in zs.subject_index]
 
 def _evaluate(snap: RegistrySnapshot, evaluable: list[Fix]) -> tuple[Evaluation, np.ndarray, np.ndarray, np.ndarray]:
     """(evaluation, subject index per fix, zone kind per pair, violating per pair)."""
     zs = snap.zone_set
     n = len(evaluable)
-    subj = np.fromiter((zs.subject_index[snap.devices[f.device_id].subject_id or ""] for f in evaluable),
+    subj = np.fromiter((zs.subject_index[snap.subject_at(f.device_id, f.time_ms) or ""] for f in evaluable),
                        np.int32, n)
     ev = evaluate(zs, np.fromiter((f.lon for f in evaluable), np.float64, n),
                   np.fromiter((f.lat for f in evaluable), np.float64, n),
@@ -204,7 +204,7 @@ class RuleEngine:
 
         def finish(key: Key, r: _Replay, closed_by: Position | None) -> None:
             assert r.opened_by is not None
-            sid = snap.devices[key[0]].subject_id or ""
+            sid = snap.subject_at(key[0], r.opened_by.t_ms) or ""
             out.append(Transition(key[0], sid, key[1], "past", r.opened_by, "gps", zone_id=key[1], kind=kinds[key[1]],
                                   distance_m=r.distance_m, close_ref=closed_by, late=True))
 
@@ -264,7 +264,7 @@ class RuleEngine:
         for i, f in enumerate(evaluable):
             if f.device_id not in watched:
                 continue
-            sid = snap.devices[f.device_id].subject_id or ""
+            sid = snap.subject_at(f.device_id, f.time_ms) or ""
             listed: dict[str, int] = {}
             # zones the dwell machine was already following before this fix (open, or a
             # visit pending): seen from inside, so never a crossing

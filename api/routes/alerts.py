@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import Field
 
 from api.deps import AlertActor, AlertReader, DbConn, Principal
 from api.errors import responses
@@ -42,7 +43,9 @@ class AlertDetail(AlertPublic):
     escalation_level: int = 0
     escalated_at: datetime | None = None
     escalated_to: int | None = None
-    zone_version: str | None = None
+    zone_version: str | None = Field(None, description="the zone row's hash when the alert was raised")
+    zone_revision: int | None = Field(None, description="the zone's version number in force when the alert was "
+                                                        "raised: GET /zones/{zone_id}/versions/{zone_revision}")
 
 
 def _visible(user: Principal, row: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from api.deps import DbConn, LocationReader, Principal, RegistryReader, RegistryWriter, may_see_victims
 from api.errors import responses
-from api.privacy import audit_read, zone_view
+from api.privacy import audit_read, subject_view, zone_view
 from api.schemas import (
     BIGINT_MAX,
     ID_PATTERN,
@@ -46,25 +46,36 @@ _WRITE = (401, 403, 404, 409, 413, 422, 503)
 @subjects.post("", status_code=201, response_model=SubjectPublic, responses=responses(401, 403, 409, 413, 422, 503))
 async def create_subject(body: SubjectCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
     """A supervisor's new subject joins the supervisor's unit (assign an officer with
-    ``PUT /subjects/{id}/assignment``)."""
-    row = await registry.create_subject(db, body.model_dump())
+    ``PUT /subjects/{id}/assignment``). ``term_start``/``term_end`` become the subject's
+    first supervision term (``GET /subjects/{id}/terms``). A PINFL must be valid and agree
+    with ``date_of_birth`` and ``sex`` when they are given (422 with the reason)."""
+    row = await registry.create_subject(db, body.model_dump(), by=user.name)
     if user.role != "admin" and user.unit_id:
         await account_store.assign_subject(db, subject_id=body.id, officer_id=None, unit_id=user.unit_id, by=user.name,
                                            reason="created")
     await registry.audit(db, actor=user.name, action="subject.create", subject_id=body.id,
-                         remote_addr=user.remote_addr)
-    return row
+                         remote_addr=user.remote_addr, details={"before": None, "after": audited(row)})
+    return subject_view(row, user)
+
+
+def audited(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A registry row for an audit record's before/after (JSON; a photo is only named)."""
+    if row is None:
+        return None
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
 
 
 @subjects.get("", response_model=list[SubjectPublic], responses=responses(*_READ))
 async def list_subjects(db: DbConn, user: RegistryReader, limit: int = Query(100, ge=1, le=1000),
                         offset: Offset = 0) -> list[dict[str, Any]]:
-    return await registry.list_subjects(db, limit, offset, scope=user.scope)
+    return [subject_view(r, user) for r in await registry.list_subjects(db, limit, offset, scope=user.scope)]
 
 
 @subjects.get("/{subject_id}", response_model=SubjectPublic, responses=responses(*_ONE))
 async def get_subject(subject_id: SubjectId, db: DbConn, user: RegistryReader) -> dict[str, Any]:
-    return await registry.get_subject(db, subject_id, scope=user.scope)
+    """Personal fields (PINFL, address, phone, photo) are null for roles that do not need
+    them (``masked`` lists them; docs/registry.md has the table)."""
+    return subject_view(await registry.get_subject(db, subject_id, scope=user.scope), user)
 
 
 @subjects.get("/{subject_id}/positions", response_model=list[PositionPublic], responses=responses(*_ONE))
@@ -114,9 +125,9 @@ async def create_device(body: DeviceCreate, db: DbConn, user: RegistryWriter) ->
     """A device id is also its broker login: ``nazorat-...`` (service accounts), ``.``,
     ``..`` and ``:`` are refused."""
     await _check_subject(db, user, body.subject_id)
-    row = await registry.create_device(db, body.model_dump())
+    row = await registry.create_device(db, body.model_dump(), by=user.name)
     await registry.audit(db, actor=user.name, action="device.create", subject_id=body.subject_id, target=body.id,
-                         remote_addr=user.remote_addr)
+                         remote_addr=user.remote_addr, details={"before": None, "after": audited(row)})
     return row
 
 
@@ -139,13 +150,13 @@ def _zone_row(body: ZoneCreate) -> dict[str, Any]:
 @zones.post("", status_code=201, response_model=ZonePublic, responses=responses(*_WRITE))
 async def create_zone(body: ZoneCreate, db: DbConn, user: RegistryWriter) -> dict[str, Any]:
     await _check_subject(db, user, body.subject_id)
-    (row,) = await registry.create_zones(db, [_zone_row(body)])
+    (row,) = await registry.create_zones(db, [_zone_row(body)], by=user.name)
     await registry.audit(db, actor=user.name, action="zone.create", subject_id=body.subject_id, target=body.id,
-                         remote_addr=user.remote_addr)
+                         remote_addr=user.remote_addr, details={"before": None, "after": audited(row)})
     return zone_view(row, user)
 
 
-def _feature_errors(i: int, exc: ValidationError) -> RequestValidationError:
+def feature_errors(i: int, exc: ValidationError) -> RequestValidationError:
     out = []
     for e in exc.errors():
         loc = tuple(e.get("loc", ()))
@@ -165,7 +176,7 @@ async def import_zones(body: FeatureCollection, db: DbConn, user: RegistryWriter
         try:
             zone = ZoneCreate.model_validate({**(feature.properties or {}), "geometry": feature.geometry})
         except ValidationError as exc:
-            raise _feature_errors(i, exc) from exc
+            raise feature_errors(i, exc) from exc
         item = _zone_row(zone)
         try:
             registry.check_zone(item)
@@ -173,9 +184,9 @@ async def import_zones(body: FeatureCollection, db: DbConn, user: RegistryWriter
             raise InvalidInputError(f"body.features[{i}].{exc.field}", exc.reason) from exc
         await _check_subject(db, user, zone.subject_id)
         items.append(item)
-    rows = await registry.create_zones(db, items)
+    rows = await registry.create_zones(db, items, by=user.name)
     await registry.audit(db, actor=user.name, action="zone.import", remote_addr=user.remote_addr,
-                         details={"count": len(rows)})
+                         details={"count": len(rows), "before": None, "after": [audited(r) for r in rows]})
     return [zone_view(r, user) for r in rows]
 
 

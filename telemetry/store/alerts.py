@@ -26,7 +26,7 @@ BASE_COLUMNS = (
     "id", "kind", "severity", "subject_id", "device_id", "zone_id", "violation_id", "fix_time", "status_time",
     "distance_m", "details", "status", "created_at", "acknowledged_at", "acknowledged_by", "resolved_at",
     "resolved_by", "resolution", "assigned_to", "acknowledged_note", "resolution_note", "escalation_level",
-    "escalated_at", "escalated_to", "zone_version",
+    "escalated_at", "escalated_to", "zone_version", "zone_revision",
 )
 #: whether an alert (``a``) is about a victim
 VICTIM_SENSITIVE = (

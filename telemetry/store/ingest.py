@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -41,6 +41,7 @@ class NewAlert:
     fix_ms: int | None = None
     status_ms: int | None = None
     distance_m: float | None = None
+    zone_revision: int | None = None  # the version of the zone in force
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class NewViolation:
     close_ms: int | None = None  # the fix that closed it, when it is written closed
     closed: bool = False  # closed at once: a crossing, or a past violation proven by late fixes
     late: bool = False
+    zone_revision: int | None = None  # the version of the zone in force
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,8 @@ class RegistryRows:
     devices: list[Row]
     absences: list[Row]
     victim_links: list[Row]
+    terms: list[Row] = field(default_factory=list)
+    assignments: list[Row] = field(default_factory=list)
 
 
 # --- session ---------------------------------------------------------------------------
@@ -95,7 +99,7 @@ def registry_rows(conn: Conn) -> RegistryRows:
         subjects = cur.execute("SELECT id, category, timezone, term_start, term_end FROM subjects ORDER BY id").fetchall()
         zones = cur.execute(
             "SELECT id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, dwell_open_fixes,"
-            " dwell_open_s, dwell_close_fixes, dwell_close_s FROM zones WHERE active ORDER BY id"
+            " dwell_open_s, dwell_close_fixes, dwell_close_s, version FROM zones WHERE active ORDER BY id"
         ).fetchall()
         devices = cur.execute(
             "SELECT d.id, d.kind, d.subject_id, p.battery_low, p.battery_critical, p.report_interval_s, p.grace_s,"
@@ -103,7 +107,12 @@ def registry_rows(conn: Conn) -> RegistryRows:
         # all absences: late fixes are judged by their own time
         absences = cur.execute("SELECT subject_id, zone_id, starts_at, ends_at FROM absences").fetchall()
         links = cur.execute("SELECT victim_device_id, subject_id, radius_m FROM victim_links").fetchall()
-    return RegistryRows(subjects, zones, devices, absences, links)
+        terms = cur.execute("SELECT subject_id, starts_at, ends_at, status, ended_at FROM supervision_terms").fetchall()
+        # the history of devices ever reassigned or removed, and each open assignment
+        assignments = cur.execute(
+            "SELECT device_id, subject_id, fitted_at, removed_at FROM device_assignments ORDER BY device_id, id"
+        ).fetchall()
+    return RegistryRows(subjects, zones, devices, absences, links, terms, assignments)
 
 
 # --- rule state ------------------------------------------------------------------------
@@ -178,9 +187,10 @@ def copy_positions(conn: Conn, fixes: Sequence[Fix], subjects: Sequence[str | No
 def insert_violation(conn: Conn, v: NewViolation) -> int:
     row = conn.execute(
         "INSERT INTO violations (subject_id, device_id, zone_id, victim_device_id, rule, opened_at, open_fix_time,"
-        f" closed_at, close_fix_time, late) VALUES (%s, %s, %s, %s, %s, now(), {TS_FROM_MS},"
-        f" CASE WHEN %s THEN now() END, {TS_FROM_MS}, %s) RETURNING id",
-        (v.subject_id, v.device_id, v.zone_id, v.victim_device_id, v.rule, v.open_ms, v.closed, v.close_ms, v.late),
+        f" closed_at, close_fix_time, late, zone_revision) VALUES (%s, %s, %s, %s, %s, now(), {TS_FROM_MS},"
+        f" CASE WHEN %s THEN now() END, {TS_FROM_MS}, %s, %s) RETURNING id",
+        (v.subject_id, v.device_id, v.zone_id, v.victim_device_id, v.rule, v.open_ms, v.closed, v.close_ms, v.late,
+         v.zone_revision),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -207,9 +217,10 @@ def insert_alert(conn: Conn, a: NewAlert) -> int:
     """The one alert insert of the ingest path."""
     row = conn.execute(
         "INSERT INTO alerts (kind, severity, subject_id, device_id, zone_id, violation_id, fix_time, status_time,"
-        f" distance_m, details) VALUES (%s, %s, %s, %s, %s, %s, {TS_FROM_MS}, {TS_FROM_MS}, %s, %s) RETURNING id",
+        f" distance_m, details, zone_revision) VALUES (%s, %s, %s, %s, %s, %s, {TS_FROM_MS}, {TS_FROM_MS}, %s, %s, %s)"
+        " RETURNING id",
         (a.kind, a.severity, a.subject_id, a.device_id, a.zone_id, a.violation_id, a.fix_ms, a.status_ms,
-         a.distance_m, Jsonb(a.details)),
+         a.distance_m, Jsonb(a.details), a.zone_revision),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -239,6 +250,50 @@ def raise_communication_loss(conn: Conn) -> list[int]:
     ids = [int(r[0]) for r in rows]
     notify_alerts(conn, ids)
     return ids
+
+
+def flag_reporting_after_term(conn: Conn, reports: Sequence[tuple[str, str, int]]) -> None:
+    """(device, subject, latest fix epoch ms) of devices that report after every term of
+    their subject ended: the open ``remove_device`` task of the device is flagged
+    ``still_reporting`` with the latest fix time (one is opened when there is none)."""
+    if reports:
+        conn.execute(
+            "INSERT INTO registry_tasks (kind, device_id, subject_id, reason, still_reporting, last_fix_at)"
+            " SELECT 'remove_device', d, s, 'device reports after the supervision term ended', true,"
+            "  timestamptz 'epoch' + t * interval '1 millisecond'"
+            " FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS n(d, s, t)"
+            " ON CONFLICT (kind, device_id) WHERE done_at IS NULL DO UPDATE SET still_reporting = true,"
+            "  last_fix_at = greatest(registry_tasks.last_fix_at, excluded.last_fix_at)",
+            ([d for d, _, _ in reports], [s for _, s, _ in reports], [t for _, _, t in reports]))
+
+
+# shared with the API's term routes (telemetry.store.terms)
+REMOVE_DEVICE_TASKS = (
+    "INSERT INTO registry_tasks (kind, subject_id, device_id, term_id, reason)"
+    " SELECT 'remove_device', %(subject)s, d.id, %(term)s, %(reason)s FROM devices d WHERE d.subject_id = %(subject)s"
+    " ON CONFLICT (kind, device_id) WHERE done_at IS NULL DO NOTHING")
+
+
+def end_expired_terms(conn: Conn) -> int:
+    """Active terms whose end has passed become ``ended`` (an amendment by ``system``), and
+    each device still fitted to their subject gets a ``remove_device`` task. Returns how
+    many terms ended (the registry change is announced when any did)."""
+    rows = conn.execute(
+        "UPDATE supervision_terms SET status = 'ended', ended_at = ends_at, version = version + 1, updated_at = now()"
+        " WHERE status = 'active' AND ends_at <= now() RETURNING id, version, subject_id, to_jsonb(supervision_terms)"
+    ).fetchall()
+    for term_id, version, subject_id, after in rows:
+        conn.execute("INSERT INTO term_amendments (term_id, version, change, reason, after, amended_by)"
+                     " VALUES (%s, %s, 'end', 'the term reached its end', %s, 'system')", (term_id, version, Jsonb(after)))
+        open_remove_device_tasks(conn, subject_id, term_id, "the supervision term ended")
+    if rows:
+        conn.execute(f"NOTIFY {REGISTRY_CHANNEL}")
+    return len(rows)
+
+
+def open_remove_device_tasks(conn: Conn, subject_id: str, term_id: int | None, reason: str) -> None:
+    """A ``remove_device`` task for each device fitted to the subject (one open per device)."""
+    conn.execute(REMOVE_DEVICE_TASKS, {"subject": subject_id, "term": term_id, "reason": reason})
 
 
 # --- status reports ------------------------------------------------------------------------
@@ -323,11 +378,14 @@ def record_rule_errors(conn: Conn, errors: Sequence[tuple[str, int, str]]) -> No
 
 __all__ = [
     "DEAD_LETTER_MAX_BYTES",
+    "REMOVE_DEVICE_TASKS",
     "NewAlert",
     "NewViolation",
     "RegistryRows",
     "close_violation",
     "copy_positions",
+    "end_expired_terms",
+    "flag_reporting_after_term",
     "insert_alert",
     "insert_dead_letters",
     "insert_statuses",
@@ -336,6 +394,7 @@ __all__ = [
     "latest_statuses",
     "mark_heard",
     "notify_alerts",
+    "open_remove_device_tasks",
     "open_violations",
     "pending_dwells",
     "prepare_session",

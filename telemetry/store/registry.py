@@ -24,15 +24,21 @@ from telemetry.device_ids import device_id_problem
 from telemetry.errors import ConflictError, InvalidInputError, NotFoundError
 from telemetry.snapshot import REGISTRY_CHANNEL, zone_spec_from_row
 from telemetry.store import audit as audit_store
+from telemetry.store.devices import DEVICE_COLS
 from telemetry.store.scope import Scope, subject_filter
 
 Row = dict[str, Any]
-_SUBJECT_COLS = "id, full_name, category, order_type, timezone, term_start, term_end, created_at"
-_DEVICE_COLS = "id, kind, subject_id, created_at"
-_ZONE_COLS = ("id, name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, active, created_at,"
-              " dwell_open_fixes, dwell_open_s, dwell_close_fixes, dwell_close_s, victim_sensitive")
+_SUBJECT_COLS = ("id, full_name, category, order_type, timezone, term_start, term_end, created_at, pinfl,"
+                 " date_of_birth, sex, address, phone, status, exemptions, officer_id, unit_id, updated_at,"
+                 " EXISTS (SELECT 1 FROM subject_photos p WHERE p.subject_id = subjects.id) AS has_photo")
+_DEVICE_COLS = DEVICE_COLS
+_ZONE_FIELDS = ("name, kind, subject_id, category, geometry, radius_m, buffer_m, schedule, active,"
+                " dwell_open_fixes, dwell_open_s, dwell_close_fixes, dwell_close_s, victim_sensitive")
+_ZONE_COLS = f"id, {_ZONE_FIELDS}, created_at, version, updated_at"
+_SUBJECT_EDITABLE = ("full_name", "category", "order_type", "timezone", "pinfl", "date_of_birth", "sex", "address",
+                     "phone", "status", "exemptions")
 _FK_DETAIL = re.compile(r'Key \((?P<col>[^)]+)\)=\((?P<val>.*)\) is not present in table "(?P<table>[^"]+)"')
-_ENTITY = {"subjects": "subject", "zones": "zone", "devices": "device"}
+_ENTITY = {"subjects": "subject", "zones": "zone", "devices": "device", "device_profiles": "device profile"}
 
 
 def check_device_id(device_id: str) -> None:
@@ -72,13 +78,77 @@ async def _insert_announced(
     return out
 
 
-async def create_subject(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+async def create_subject(conn: psycopg.AsyncConnection[Any], data: Row, *, by: str = "api") -> Row:
+    """The subject and its first supervision term (from ``term_start``/``term_end`` and
+    the order type: every subject created here has a term row, which then governs)."""
+    params = {"pinfl": None, "date_of_birth": None, "sex": None, "address": None, "phone": None, "status": "active",
+              **data, "exemptions": Jsonb(data.get("exemptions") or []), "by": by}
     sql = (
-        "INSERT INTO subjects (id, full_name, category, order_type, timezone, term_start, term_end)"
+        "INSERT INTO subjects (id, full_name, category, order_type, timezone, term_start, term_end, pinfl,"
+        " date_of_birth, sex, address, phone, status, exemptions)"
         " VALUES (%(id)s, %(full_name)s, %(category)s, %(order_type)s, %(timezone)s, %(term_start)s,"
-        f" %(term_end)s) RETURNING {_SUBJECT_COLS}"
+        " %(term_end)s, %(pinfl)s, %(date_of_birth)s, %(sex)s, %(address)s, %(phone)s, %(status)s, %(exemptions)s)"
+        f" RETURNING {_SUBJECT_COLS}"
     )
-    return (await _insert_announced(conn, "subject", [(sql, data)]))[0]
+    term = ("INSERT INTO supervision_terms (subject_id, order_type, starts_at, ends_at, status, created_by)"
+            " VALUES (%(id)s, %(order_type)s, %(term_start)s, %(term_end)s, 'active', %(by)s) RETURNING id, version,"
+            " to_jsonb(supervision_terms) AS after")
+    amendment = ("INSERT INTO term_amendments (term_id, version, change, reason, after, amended_by)"
+                 " SELECT id, 1, 'create', 'created with the subject', to_jsonb(t), %(by)s FROM supervision_terms t"
+                 " WHERE subject_id = %(id)s RETURNING id")
+    try:
+        return (await _insert_announced(conn, "subject", [(sql, params), (term, params), (amendment, params)]))[0]
+    except ConflictError as exc:
+        if data.get("pinfl") is not None:
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT 1 FROM subjects WHERE pinfl = %s AND id <> %s", (data["pinfl"], data["id"]))
+                if await cur.fetchone() is not None:
+                    raise ConflictError("subject", data["id"], "another subject has this PINFL") from exc
+        raise
+
+
+async def update_subject(conn: psycopg.AsyncConnection[Any], subject_id: str, changes: Row, *,
+                         scope: Scope | None = None) -> tuple[Row, Row]:
+    """Change the subject's details; returns (before, after)."""
+    async with conn.transaction():
+        before = await get_subject(conn, subject_id, scope=scope)
+        merged = {**before, **{k: v for k, v in changes.items() if k in _SUBJECT_EDITABLE}}
+        sets = ", ".join(f"{k} = %({k})s" for k in _SUBJECT_EDITABLE)
+        try:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(f"UPDATE subjects SET {sets}, updated_at = now() WHERE id = %(id)s"
+                                  f" RETURNING {_SUBJECT_COLS}".encode(),
+                                  {**merged, "exemptions": Jsonb(merged["exemptions"] or [])})
+                after = await cur.fetchone()
+        except psycopg.errors.UniqueViolation as exc:
+            raise ConflictError("subject", subject_id, "another subject has this PINFL") from exc
+        assert after is not None
+        await _announce(conn)
+    return before, after
+
+
+async def put_photo(conn: psycopg.AsyncConnection[Any], subject_id: str, *, content_type: str, data: bytes,
+                    sha256: str, by: str) -> Row:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "INSERT INTO subject_photos (subject_id, content_type, size_bytes, sha256, data, uploaded_by)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (subject_id) DO UPDATE SET content_type ="
+            " excluded.content_type, size_bytes = excluded.size_bytes, sha256 = excluded.sha256, data = excluded.data,"
+            " uploaded_by = excluded.uploaded_by, uploaded_at = now()"
+            " RETURNING subject_id, content_type, size_bytes, sha256, uploaded_by, uploaded_at",
+            (subject_id, content_type, len(data), sha256, data, by))
+        row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_photo(conn: psycopg.AsyncConnection[Any], subject_id: str) -> Row:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT content_type, data, sha256 FROM subject_photos WHERE subject_id = %s", (subject_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError("photo", subject_id)
+    return row
 
 
 async def list_subjects(conn: psycopg.AsyncConnection[Any], limit: int, offset: int, *,
@@ -102,10 +172,27 @@ async def get_subject(conn: psycopg.AsyncConnection[Any], subject_id: str, *, sc
     return row
 
 
-async def create_device(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
+async def create_device(conn: psycopg.AsyncConnection[Any], data: Row, *, by: str = "api") -> Row:
+    """A device, and when it names a subject, the open assignment (since the device's
+    records began: fixes it stored before are the subject's too)."""
     check_device_id(data["id"])
-    sql = f"INSERT INTO devices (id, kind, subject_id) VALUES (%(id)s, %(kind)s, %(subject_id)s) RETURNING {_DEVICE_COLS}"
-    return (await _insert_announced(conn, "device", [(sql, data)]))[0]
+    params = {"serial": None, "imei": None, "model": None, "firmware": None, "profile": "default", **data, "by": by}
+    sql = ("INSERT INTO devices (id, kind, subject_id, serial, imei, model, firmware, profile, state)"
+           " VALUES (%(id)s, %(kind)s, %(subject_id)s, %(serial)s, %(imei)s, %(model)s, %(firmware)s, %(profile)s,"
+           f" CASE WHEN %(subject_id)s::text IS NULL THEN 'in_stock' ELSE 'fitted' END) RETURNING {_DEVICE_COLS}")
+    statements = [(sql, params)]
+    if data.get("subject_id") is not None:
+        statements.append(("INSERT INTO device_assignments (device_id, subject_id, fitted_at, fitted_by, reason)"
+                           " VALUES (%(id)s, %(subject_id)s, NULL, %(by)s, 'registered fitted') RETURNING id", params))
+    try:
+        return (await _insert_announced(conn, "device", statements))[0]
+    except ConflictError as exc:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT 1 FROM devices WHERE id <> %s AND (imei = %s OR serial = %s)",
+                              (data["id"], params["imei"], params["serial"]))
+            if await cur.fetchone() is not None:
+                raise ConflictError("device", data["id"], "another device has this serial or IMEI") from exc
+        raise
 
 
 async def list_devices(conn: psycopg.AsyncConnection[Any], limit: int, offset: int, *,
@@ -127,10 +214,22 @@ def check_zone(data: Row) -> None:
         raise InvalidInputError("geometry", exc.reason) from exc
 
 
-async def create_zones(conn: psycopg.AsyncConnection[Any], items: list[Row]) -> list[Row]:
-    """Validate then insert zones in one transaction (all or none)."""
+async def _zone_actor(conn: psycopg.AsyncConnection[Any], by: str, change: str) -> None:
+    """Who makes the zone change of this transaction, for the version rows (migration 0016)."""
+    await conn.execute("SELECT set_config('nazorat.actor', %s, true), set_config('nazorat.zone_change', %s, true)",
+                       (by, change))
+
+
+async def create_zones(conn: psycopg.AsyncConnection[Any], items: list[Row], *, by: str = "api") -> list[Row]:
+    """Validate then insert zones in one transaction (all or none); each is version 1."""
     for data in items:
         check_zone(data)
+    async with conn.transaction():
+        await _zone_actor(conn, by, "create")
+        return await _insert_zones(conn, items)
+
+
+async def _insert_zones(conn: psycopg.AsyncConnection[Any], items: list[Row]) -> list[Row]:
     # victim_sensitive unset: an exclusion zone of a subject under a restraining order or
     # with a linked victim is around a victim (home, work)
     sql = (
@@ -148,6 +247,111 @@ async def create_zones(conn: psycopg.AsyncConnection[Any], items: list[Row]) -> 
                "geometry": Jsonb(data["geometry"]), "schedule": Jsonb(data.get("schedule") or [])})
         for data in items
     ])
+
+
+_ZONE_SET = ("name = %(name)s, kind = %(kind)s, subject_id = %(subject_id)s, category = %(category)s,"
+             " geometry = %(geometry)s, radius_m = %(radius_m)s, buffer_m = %(buffer_m)s, schedule = %(schedule)s,"
+             " active = %(active)s, dwell_open_fixes = %(dwell_open_fixes)s, dwell_open_s = %(dwell_open_s)s,"
+             " dwell_close_fixes = %(dwell_close_fixes)s, dwell_close_s = %(dwell_close_s)s,"
+             " victim_sensitive = coalesce(%(victim_sensitive)s::boolean, victim_sensitive)")
+
+
+async def get_zone(conn: psycopg.AsyncConnection[Any], zone_id: str, *, scope: Scope | None = None,
+                   lock: bool = False) -> Row:
+    """The zone (a global one, or a subject's within ``scope``), or NotFoundError."""
+    cond, params = subject_filter(scope, "subject_id")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_ZONE_COLS} FROM zones WHERE id = %s AND (subject_id IS NULL OR {cond})"
+                          f"{' FOR UPDATE' if lock else ''}", (zone_id, *params))
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError("zone", zone_id)
+    return row
+
+
+async def update_zone(conn: psycopg.AsyncConnection[Any], zone_id: str, data: Row, *, by: str,
+                      change: str = "update", scope: Scope | None = None) -> tuple[Row, Row]:
+    """Replace the zone's definition: a new version (the old one stays readable); the
+    running evaluators rebuild their snapshot on the announcement. Returns (before, after)."""
+    check_zone({**data, "id": zone_id})
+    async with conn.transaction():
+        before = await get_zone(conn, zone_id, scope=scope, lock=True)
+        await _zone_actor(conn, by, change)
+        params = {"dwell_open_fixes": 1, "dwell_open_s": 0, "dwell_close_fixes": 2, "dwell_close_s": 0,
+                  "victim_sensitive": None, "active": True, "radius_m": None, "buffer_m": 0.0, "category": None,
+                  "subject_id": None, **data, "id": zone_id,
+                  "geometry": Jsonb(data["geometry"]), "schedule": Jsonb(data.get("schedule") or [])}
+        try:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(f"UPDATE zones SET {_ZONE_SET} WHERE id = %(id)s RETURNING {_ZONE_COLS}".encode(),
+                                  params)
+                after = await cur.fetchone()
+        except psycopg.errors.ForeignKeyViolation as exc:
+            raise NotFoundError("subject", str(data.get("subject_id"))) from exc
+        assert after is not None
+        await _announce(conn)
+    return before, after
+
+
+async def set_zone_active(conn: psycopg.AsyncConnection[Any], zone_id: str, active: bool, *, by: str,
+                          scope: Scope | None = None) -> tuple[Row, Row]:
+    """Retire (or restore) a zone: a new version with ``active`` changed."""
+    before = await get_zone(conn, zone_id, scope=scope)
+    data = {k: before[k] for k in _ZONE_FIELDS.replace(" ", "").split(",")}
+    return await update_zone(conn, zone_id, {**data, "active": active}, by=by,
+                             change="retire" if not active else "restore", scope=scope)
+
+
+_VERSION_COLS = (f"zone_id, version, {_ZONE_FIELDS}, change, changed_by, valid_from,"
+                 " lead(valid_from) OVER (PARTITION BY zone_id ORDER BY version) AS valid_until")
+
+
+async def zone_versions(conn: psycopg.AsyncConnection[Any], zone_id: str, *, scope: Scope | None = None) -> list[Row]:
+    await get_zone(conn, zone_id, scope=scope)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_VERSION_COLS} FROM zone_versions WHERE zone_id = %s ORDER BY version", (zone_id,))
+        return await cur.fetchall()
+
+
+async def zone_version(conn: psycopg.AsyncConnection[Any], zone_id: str, version: int, *,
+                       scope: Scope | None = None) -> Row:
+    for row in await zone_versions(conn, zone_id, scope=scope):
+        if row["version"] == version:
+            return row
+    raise NotFoundError("zone version", f"{zone_id}@{version}")
+
+
+async def subject_zones(conn: psycopg.AsyncConnection[Any], subject_id: str) -> list[Row]:
+    """The subject's own zones (active or not), for export."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {_ZONE_COLS} FROM zones WHERE subject_id = %s ORDER BY id", (subject_id,))
+        return await cur.fetchall()
+
+
+async def import_subject_zones(conn: psycopg.AsyncConnection[Any], subject_id: str, items: list[Row], *,
+                               by: str) -> tuple[list[Row], list[Row], list[Row]]:
+    """Create or replace (a new version of) each zone of the subject, all or none.
+    Returns (created, updated, unchanged: the same definition, no new version); a zone id
+    of another subject or a global one is refused."""
+    for data in items:
+        check_zone(data)
+    created: list[Row] = []
+    updated: list[Row] = []
+    unchanged: list[Row] = []
+    async with conn.transaction():
+        for data in items:
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT subject_id FROM zones WHERE id = %s FOR UPDATE", (data["id"],))
+                existing = await cur.fetchone()
+            if existing is None:
+                await _zone_actor(conn, by, "import")
+                created += await _insert_zones(conn, [data])
+            elif existing[0] != subject_id:
+                raise ConflictError("zone", data["id"], "belongs to another subject (or is global)")
+            else:
+                before, after = await update_zone(conn, data["id"], data, by=by, change="import")
+                (updated if after["version"] != before["version"] else unchanged).append(after)
+    return created, updated, unchanged
 
 
 async def create_absence(conn: psycopg.AsyncConnection[Any], data: Row) -> Row:
