@@ -146,14 +146,15 @@ def test_each_query_writes_an_audit_record(env: Any, database_url: str) -> None:
 
 def test_who_may_ask_and_what_they_see(env: Any) -> None:
     c, heads, *_ = env
-    for who in ("off1", "aud", "app"):
-        assert c.get("/locations/within", params=WITHIN, headers=heads[who]).status_code == 403, who
+    # (an appellant is told nothing exists beyond their own appeals: 404, as everywhere)
+    for who, code in (("off1", 403), ("aud", 403), ("app", 404)):
+        assert c.get("/locations/within", params=WITHIN, headers=heads[who]).status_code == code, who
     assert c.get("/locations/within", params=WITHIN).status_code == 401
     track = {"since": "2026-11-20T20:00:00Z", "until": "2026-11-20T23:00:00Z"}
-    for who, path, code in (("aud", "/subjects/s00/track", 403), ("app", "/subjects/s00/track", 403),
+    for who, path, code in (("aud", "/subjects/s00/track", 403), ("app", "/subjects/s00/track", 404),
                             ("sup2", "/subjects/s00/track", 404), ("sup1", "/subjects/s01/track", 404),
                             ("sup1", "/subjects/s00/track", 200), ("aud", "/subjects/s00/export", 403),
-                            ("off1", "/subjects/s00/export", 403), ("app", "/subjects/s00/export", 403),
+                            ("off1", "/subjects/s00/export", 403), ("app", "/subjects/s00/export", 404),
                             ("sup2", "/subjects/s00/export", 404), ("sup1", "/subjects/nobody/export", 404),
                             ("sup1", "/subjects/s00/export", 200)):
         r = c.get(path, params=track if path.endswith("track") else None, headers=heads[who])
