@@ -54,12 +54,29 @@ EXPORT_SECTIONS: tuple[ExportSection, ...] = (
                   "SELECT to_jsonb(a) FROM subject_assignments a WHERE a.subject_id = %(subject)s ORDER BY a.id"),
     ExportSection("devices",
                   "SELECT to_jsonb(d) FROM devices d WHERE (d.subject_id = %(subject)s OR d.id IN (SELECT device_id"
-                  " FROM positions WHERE subject_id = %(subject)s)) AND (%(victims)s OR d.kind <> 'victim_phone')"
+                  " FROM positions WHERE subject_id = %(subject)s) OR d.id IN (SELECT device_id FROM device_assignments"
+                  " WHERE subject_id = %(subject)s)) AND (%(victims)s OR d.kind <> 'victim_phone')"
                   " ORDER BY d.id"),
     ExportSection("zones",
                   "SELECT to_jsonb(z) || CASE WHEN z.victim_sensitive AND NOT %(victims)s"
                   " THEN jsonb_build_object('geometry', NULL, 'masked', true) ELSE '{}' END"
                   " FROM zones z WHERE z.subject_id = %(subject)s ORDER BY z.id"),
+    ExportSection("zone_versions",
+                  "SELECT to_jsonb(v) || CASE WHEN v.victim_sensitive AND NOT %(victims)s"
+                  " THEN jsonb_build_object('geometry', NULL, 'masked', true) ELSE '{}' END"
+                  " FROM zone_versions v WHERE v.subject_id = %(subject)s ORDER BY v.zone_id, v.version"),
+    ExportSection("terms",
+                  "SELECT to_jsonb(t) FROM supervision_terms t WHERE t.subject_id = %(subject)s ORDER BY t.id"),
+    ExportSection("term_amendments",
+                  "SELECT to_jsonb(m) FROM term_amendments m JOIN supervision_terms t ON t.id = m.term_id"
+                  " WHERE t.subject_id = %(subject)s ORDER BY m.id"),
+    ExportSection("device_assignments",
+                  "SELECT to_jsonb(a) FROM device_assignments a WHERE a.subject_id = %(subject)s ORDER BY a.id"),
+    ExportSection("registry_tasks",
+                  "SELECT to_jsonb(t) FROM registry_tasks t WHERE t.subject_id = %(subject)s ORDER BY t.id"),
+    # the photo itself is readable through the registry API; the archive names it by hash
+    ExportSection("photo",
+                  "SELECT to_jsonb(p) - 'data' FROM subject_photos p WHERE p.subject_id = %(subject)s"),
     ExportSection("absences", "SELECT to_jsonb(a) FROM absences a WHERE a.subject_id = %(subject)s ORDER BY a.id"),
     ExportSection("victim_links",
                   "SELECT to_jsonb(v) FROM victim_links v WHERE v.subject_id = %(subject)s ORDER BY v.created_at"),

@@ -278,6 +278,9 @@ def test_export_holds_everything_about_the_subject(env: Any, database_url: str) 
     assert {z["id"]: z["geometry"] for z in sec["zones"]}["zv"] is None
     assert {z["id"]: z["geometry"] for z in sec["zones"]}["zh"]["type"] == "Point"
     assert len(sec["absences"]) == 1 and sec["victim_links"][0]["victim_device_id"] == "victim-1"
+    assert {"terms", "term_amendments", "device_assignments", "registry_tasks", "photo"} <= set(sec)
+    # zone versions (written by trigger): the victim's zone masked in every version
+    assert {(v["zone_id"], v["geometry"] is None) for v in sec["zone_versions"]} == {("zv", True), ("zh", False)}
     with psycopg.connect(database_url) as conn:
         (n,) = _one(conn, "SELECT count(*) FROM positions WHERE subject_id = 's00' AND device_id = 'ds00'")
         (nv,) = _one(conn, "SELECT count(*) FROM positions WHERE device_id = 'victim-1'")
