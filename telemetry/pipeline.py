@@ -34,6 +34,7 @@ failed batch raises StorageError and can be retried as a whole.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -98,6 +99,7 @@ class Batch:
     rule_errors: list[tuple[str, int, str]] = field(default_factory=list)
     violation_ids: dict[Key, int] = field(default_factory=dict)
     conditions: dict[str, DeviceCondition] = field(default_factory=dict)
+    live: bool = True  # taken with nothing queued behind it (telemetry.conditions)
     heard: dict[str, float] = field(default_factory=dict)
 
 
@@ -108,7 +110,8 @@ def decode_batch(messages: Sequence[InboundMessage]) -> tuple[list[Fix], list[De
     for m in messages:
         try:
             if is_status_topic(m.topic):
-                statuses.append(decode_status(m.topic, m.payload))
+                st = decode_status(m.topic, m.payload)
+                statuses.append(st if m.received_ms is None else dataclasses.replace(st, received_ms=m.received_ms))
                 continue
             good, bad = decode_fixes(m.topic, m.payload)
         except DecodeError as exc:
@@ -203,12 +206,14 @@ class Pipeline:
             self._conn = None
 
     # --- the batch ----------------------------------------------------------------------
-    def process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
+    def process(self, messages: Sequence[InboundMessage], *, live: bool = True) -> BatchOutcome:
         """Store and evaluate one batch atomically. Raises StorageError when the database
-        fails; nothing of the batch is then committed and it can be retried whole."""
+        fails; nothing of the batch is then committed and it can be retried whole.
+        ``live``: the consumer took the batch with nothing queued behind it (a full batch,
+        or one with more waiting, may hold reports that waited in the broker's queue)."""
         started = time.perf_counter()
         try:
-            outcome = self._process(messages)
+            outcome = self._process(messages, live)
         except psycopg.Error as exc:
             metrics.DB_ERRORS.inc()
             metrics.DB_UP.set(0)
@@ -217,7 +222,7 @@ class Pipeline:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         return outcome
 
-    def _process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
+    def _process(self, messages: Sequence[InboundMessage], live: bool = True) -> BatchOutcome:
         conn = self._connection()
         snap = self._refresh_registry(conn)
         fixes, dead, statuses = decode_batch(messages)
@@ -231,7 +236,7 @@ class Pipeline:
         dead += [DeadLetter(status_topic(s.device_id), "unknown device", b"")
                  for s in statuses if s.device_id not in snap.devices]
         b = Batch(snap, order_and_dedupe(known), [s for s in statuses if s.device_id in snap.devices], dead,
-                  BatchOutcome(messages=len(messages), fixes=len(fixes), dead_letters=len(dead)))
+                  BatchOutcome(messages=len(messages), fixes=len(fixes), dead_letters=len(dead)), live=live)
         with conn.transaction():
             for step in STEPS:
                 step(self, conn, b)
@@ -399,12 +404,13 @@ class Pipeline:
             for s in store.latest_statuses(conn, missing, new):
                 self._conditions.setdefault(s.device_id, DeviceCondition(s))
         state = {d: c for d, c in self._conditions.items() if d in devices}
-        received_ms = int(time.time() * 1000)
+        now_ms = int(time.time() * 1000)
         for s in statuses:
             prev = state.get(s.device_id)
             if (s.device_id, s.time_ms) not in new or not is_news(prev, s):
                 continue  # a replay, or an old report: stored, but it changes nothing
-            alerts, state[s.device_id] = assess(prev, s, b.snap.device_profile.get(s.device_id, Profile()), received_ms)
+            alerts, state[s.device_id] = assess(prev, s, b.snap.device_profile.get(s.device_id, Profile()),
+                                                s.received_ms if s.received_ms is not None else now_ms, b.live)
             for kind, details in alerts:
                 self._raise(b, conn, store.NewAlert(
                     kind, "medium" if kind.startswith("battery_low") else "high",
