@@ -40,7 +40,7 @@ class _NoStore:
     def compile_errors(self) -> dict[str, str]:
         return {}
 
-    def process(self, messages: list[Any]) -> BatchOutcome:
+    def process(self, messages: list[Any], *, live: bool = True) -> BatchOutcome:
         return BatchOutcome(messages=len(messages))
 
     def outbox_pending(self, limit: int = 200) -> list[dict[str, Any]]:
