@@ -10,9 +10,11 @@ Alerts (each raised on the change, not on every report):
   allowed. Arrival is when the engine's MQTT client read the report, not when the batch
   is processed, so the engine's own backlog never looks like a skewed clock. Reports
   that may have waited in the broker's queue (taken while more was queued: the engine was
-  behind, or catching up after a restart) are judged only when ahead of their arrival
-  (queueing can only delay a report); one behind it then leaves the condition as it was,
-  and the next report taken live decides.
+  behind, or catching up after a restart) are judged against their arrival less the
+  batch's estimated wait (the median lag of its fix messages,
+  ``telemetry.pipeline.delivery_delay_ms``); without enough fix messages to estimate it,
+  only when ahead of their arrival (queueing can only delay a report): one behind it
+  then leaves the condition as it was, and the next report taken live decides.
 - ``device_offline``: the device's last will (``online: false``), whatever time it
   carries (``is_news``)
 ``communication_loss`` (nothing heard at all) is found by a periodic check in the

@@ -100,10 +100,17 @@ class Batch:
     violation_ids: dict[Key, int] = field(default_factory=dict)
     conditions: dict[str, DeviceCondition] = field(default_factory=dict)
     live: bool = True  # taken with nothing queued behind it (telemetry.conditions)
+    delay_ms: int = 0  # when not live: the estimated wait before arrival (delivery_delay_ms)
     heard: dict[str, float] = field(default_factory=dict)
 
 
-def decode_batch(messages: Sequence[InboundMessage]) -> tuple[list[Fix], list[DeadLetter], list[Status]]:
+MIN_LAGS_FOR_DELAY = 20  # fix messages a batch needs to estimate its delivery delay
+
+
+def decode_batch(messages: Sequence[InboundMessage],
+                 lags: list[int] | None = None) -> tuple[list[Fix], list[DeadLetter], list[Status]]:
+    """``lags``: if given, gets arrival - newest device time (ms) of each fix message
+    that carries its arrival (``delivery_delay_ms``)."""
     fixes: list[Fix] = []
     dead: list[DeadLetter] = []
     statuses: list[Status] = []
@@ -119,7 +126,20 @@ def decode_batch(messages: Sequence[InboundMessage]) -> tuple[list[Fix], list[De
             continue
         fixes.extend(good)
         dead.extend(DeadLetter(m.topic, e.reason, e.raw) for e in bad)
+        if lags is not None and good and m.received_ms is not None:
+            lags.append(m.received_ms - max(f.time_ms for f in good))
     return fixes, dead, statuses
+
+
+def delivery_delay_ms(lags: list[int]) -> int | None:
+    """How long a batch's messages waited before they were read, estimated as the median
+    of (arrival - newest device time) over its fix messages: a batch holds messages sent
+    within moments of each other (the broker's queue is first in, first out), so a few
+    devices with skewed clocks or store-and-forward uploads do not move the median.
+    None with fewer than ``MIN_LAGS_FOR_DELAY`` messages to go on."""
+    if len(lags) < MIN_LAGS_FOR_DELAY:
+        return None
+    return max(0, sorted(lags)[len(lags) // 2])
 
 
 _DEVICE_TIME = operator.attrgetter("device_id", "time_ms")
@@ -225,7 +245,9 @@ class Pipeline:
     def _process(self, messages: Sequence[InboundMessage], live: bool = True) -> BatchOutcome:
         conn = self._connection()
         snap = self._refresh_registry(conn)
-        fixes, dead, statuses = decode_batch(messages)
+        lags: list[int] = []
+        fixes, dead, statuses = decode_batch(messages, None if live else lags)
+        delay = None if live else delivery_delay_ms(lags)
         if any(d not in snap.devices for d in itertools.chain((f.device_id for f in fixes),
                                                                (s.device_id for s in statuses))):
             self._registry_dirty = True  # maybe registered a moment ago: look again once before rejecting
@@ -236,7 +258,8 @@ class Pipeline:
         dead += [DeadLetter(status_topic(s.device_id), "unknown device", b"")
                  for s in statuses if s.device_id not in snap.devices]
         b = Batch(snap, order_and_dedupe(known), [s for s in statuses if s.device_id in snap.devices], dead,
-                  BatchOutcome(messages=len(messages), fixes=len(fixes), dead_letters=len(dead)), live=live)
+                  BatchOutcome(messages=len(messages), fixes=len(fixes), dead_letters=len(dead)),
+                  live=live or delay is not None, delay_ms=delay or 0)
         with conn.transaction():
             for step in STEPS:
                 step(self, conn, b)
@@ -410,7 +433,8 @@ class Pipeline:
             if (s.device_id, s.time_ms) not in new or not is_news(prev, s):
                 continue  # a replay, or an old report: stored, but it changes nothing
             alerts, state[s.device_id] = assess(prev, s, b.snap.device_profile.get(s.device_id, Profile()),
-                                                s.received_ms if s.received_ms is not None else now_ms, b.live)
+                                                (s.received_ms if s.received_ms is not None else now_ms) - b.delay_ms,
+                                                b.live)
             for kind, details in alerts:
                 self._raise(b, conn, store.NewAlert(
                     kind, "medium" if kind.startswith("battery_low") else "high",

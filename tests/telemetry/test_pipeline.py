@@ -299,6 +299,34 @@ def test_device_clock_is_judged_against_arrival_not_processing(database_url: str
     _setup_clean.close()
 
 
+def test_device_clock_in_a_backlog_is_judged_against_the_batchs_delay(database_url: str) -> None:
+    """A batch taken from a backlog (``live`` false) whose fix messages all arrived about
+    10 minutes after their device time: that is its delivery delay. A status report as late
+    as the rest is fine; one 15 minutes further behind is a skewed clock."""
+    from telemetry.wire import status_topic
+
+    _setup(database_url)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO devices (id, subject_id) VALUES ('d2', 's1')")
+    p = Pipeline(database_url)
+    import time as _time
+
+    now = int(_time.time() * 1000)
+    sent = now - 600_000  # sent 10 minutes ago, read now
+
+    def fix(k: int) -> InboundMessage:
+        body = {"t": sent + k, "lat": HOME[1], "lon": HOME[0], "acc": 5.0}
+        return InboundMessage(fixes_topic("d1"), json.dumps(body).encode(), now + k)
+
+    def status(device: str, device_t: int) -> InboundMessage:
+        return InboundMessage(status_topic(device), json.dumps({"t": device_t, "bat": 80}).encode(), now + 50)
+
+    out = p.process([*(fix(k) for k in range(30)), status("d1", sent + 40), status("d2", sent + 40 - 900_000)],
+                    live=False)
+    assert [(a["kind"], a["device_id"]) for a in out.alerts] == [("device_clock_off", "d2")]
+    p.close()
+
+
 def test_binary_payload_takes_the_same_path(database_url: str) -> None:
     from telemetry.wire import encode_fix, encode_payload, msgpack_topic
 
