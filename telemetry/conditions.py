@@ -12,7 +12,8 @@ Alerts (each raised on the change, not on every report):
   that may have waited in the broker's queue (taken while more was queued: the engine was
   behind, or catching up after a restart) are judged against their arrival less the
   batch's estimated wait (the median lag of its fix messages,
-  ``telemetry.pipeline.delivery_delay_ms``); without enough fix messages to estimate it,
+  ``telemetry.pipeline.delivery_delay_ms``; the estimate only excuses lateness, it never
+  makes a report look ahead); without enough fix messages to estimate it,
   only when ahead of their arrival (queueing can only delay a report): one behind it
   then leaves the condition as it was, and the next report taken live decides.
 - ``device_offline``: the device's last will (``online: false``), whatever time it
