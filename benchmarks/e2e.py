@@ -2,6 +2,9 @@
 
     python -m benchmarks.e2e --quick --json PATH   # 400 devices, 60 s of traffic (about two minutes)
     python -m benchmarks.e2e --json PATH           # 10,000 devices, 300 s of traffic
+    python -m benchmarks.e2e --devices 100000 --rate 10000 --ramp 20 --json PATH   # the target load
+    python -m benchmarks.e2e ... --fixes-per-message 10   # compliant devices upload 10-fix batches
+    python -m benchmarks.plot PATH.json PATH.png          # offered vs stored, backlog, latency
 
 It starts its own embedded PostgreSQL and Mosquitto (the project's config, anonymous),
 runs ``nazorat serve`` (ingest + API) as a separate process, registers a seeded fleet
@@ -31,6 +34,13 @@ a C client; ``mosquitto_pub -l`` was tried for the queueing and was disconnected
 the broker "due to out of memory" on this traffic);
 ``copy_rows_per_s``: a bare binary COPY of the same rows into a copy of the
 ``positions`` table (same keys and indexes), in one transaction.
+
+``--rate`` sets the traffic time so that the planned messages come at about that many a
+second (the plan's size is estimated from the fleet: the JSON has the offered rate that
+came out); ``--ramp`` raises the rate linearly to full over that many seconds first.
+``timeseries``: per wall second from the first publish, messages and fixes offered,
+fixes stored (by insert time), the backlog (offered - stored, fixes) and publish ->
+stored p50/p99 of the scenario devices' fixes stored in that second (the tracked sample).
 """
 
 from __future__ import annotations
@@ -46,12 +56,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from benchmarks import ceilings
 from nazorat.cli import apply_sim_profiles
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port
 from simulator.publisher import publish
@@ -106,59 +118,67 @@ def _rss_mb(pids: list[int]) -> float:
 
 
 def _broker_ceiling(plan: Plan, broker: MosquittoBroker, processes: int) -> dict[str, Any]:
-    """Queue the run's messages (the same payloads, on another topic tree) for a
-    persistent ``mosquitto_sub`` session while it is offline, then time how fast that
-    session drains them (QoS 1, a C client). Queueing goes through the simulator's
-    publisher, unpaced; its own rate is reported beside (``unpaced_publish_*``)."""
-    host, port = broker.host, str(broker.port)
-    sub = ["mosquitto_sub", "-h", host, "-p", port, "-c", "-i", "e2e-ceiling", "-q", "1", "-t", "e2eceil/#"]
-    subprocess.run([*sub, "-W", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    msgs = [Message(0.0, m.device_id, "e2eceil/" + m.device_id, m.payload, m.status, m.skew_ms, m.repeat)
-            for m in plan.messages]
-    n = sum(m.repeat for m in msgs)
-    t0 = time.time()
-    pub = publish(msgs, broker.url, compression=1e12, processes=processes, connections=2 * processes,
-                  start_delay_s=0.0)
-    publish_s = time.time() - t0
-    t0 = time.time()
-    done = subprocess.run([*sub, "-C", str(pub.acked), "-W", "300"], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, check=False)
-    drain_s = time.time() - t0
-    return {"broker_ceiling_messages": n, "broker_ceiling_acked": pub.acked,
-            "broker_ceiling_complete": done.returncode == 0 and pub.acked == n,
-            "broker_drain_messages_per_s": round(pub.acked / drain_s),
-            "unpaced_publish_messages_per_s": round(n / publish_s)}
+    """The run's messages (the same payloads, on another topic tree) queued through the
+    simulator's publisher, unpaced, then drained by ``mosquitto_sub``."""
+    def queue(prefix: str) -> int:
+        msgs = [Message(0.0, m.device_id, prefix + m.device_id, m.payload, m.status, m.skew_ms, m.repeat)
+                for m in plan.messages]
+        return publish(msgs, broker.url, compression=1e12, processes=processes, connections=2 * processes,
+                       start_delay_s=0.0).acked
+
+    out = ceilings.drain(broker, queue, "e2e-ceiling")
+    out["broker_ceiling_messages"] = sum(m.repeat for m in plan.messages)
+    out["broker_ceiling_complete"] &= out["broker_ceiling_acked"] == out["broker_ceiling_messages"]
+    return out
 
 
 def _copy_ceiling(url: str, plan: Plan) -> dict[str, Any]:
     """A bare binary COPY of the run's fix rows into a table like ``positions``."""
     subject = {d["id"]: d.get("subject_id") for d in plan.devices}
-    rows: list[tuple[Any, ...]] = []
-    for m in plan.messages:
-        if m.payload is None:
-            continue
-        doc = json.loads(m.payload)
-        for f in doc if isinstance(doc, list) else [doc]:
-            rows.append((m.device_id, datetime.fromtimestamp(f["t"] / 1000, UTC), subject[m.device_id], f["lat"],
-                         f["lon"], f["acc"], f.get("spd"), f.get("hdg"), f.get("src", "gps"), f.get("seq"), False, []))
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for m in plan.messages:
+            if m.payload is None:
+                continue
+            doc = json.loads(m.payload)
+            for f in doc if isinstance(doc, list) else [doc]:
+                yield (m.device_id, datetime.fromtimestamp(f["t"] / 1000, UTC), subject[m.device_id], f["lat"],
+                       f["lon"], f["acc"], f.get("spd"), f.get("hdg"), f.get("src", "gps"), f.get("seq"), False, [])
+
+    return ceilings.copy(url, rows())
+
+
+def _timeseries(url: str, pub: Any) -> list[dict[str, Any]]:
+    """Offered vs stored per wall second, the backlog, and publish -> stored latency."""
     with psycopg.connect(url) as conn:
-        conn.execute("DROP TABLE IF EXISTS ceiling_positions")
-        conn.execute("CREATE TABLE ceiling_positions (LIKE positions INCLUDING DEFAULTS INCLUDING INDEXES)")
-        conn.commit()
-        cols = "device_id, device_time, subject_id, lat, lon, accuracy_m, speed_mps, heading_deg, source, seq, late, flags"
-        t0 = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(f"COPY ceiling_positions ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["text", "timestamptz", "text", "float8", "float8", "float8", "float8", "float8", "text",
-                            "int8", "bool", "text[]"])
-            for r in rows:
-                copy.write_row(r)
-        conn.commit()
-        s = time.perf_counter() - t0
-        conn.execute("DROP TABLE ceiling_positions")
-    return {"copy_rows": len(rows), "copy_rows_per_s": round(len(rows) / s)}
+        rows = conn.execute(
+            "SELECT device_id, (extract(epoch FROM device_time) * 1000)::int8,"
+            " (extract(epoch FROM received_at) * 1000)::int8 FROM positions WHERE device_id LIKE 'e2e-%'").fetchall()
+    t0 = pub.started_ms // 1000
+    stored: dict[int, int] = {}
+    lat: dict[int, list[int]] = {}
+    for dev, t_ms, rec_ms in rows:
+        sec = int(rec_ms) // 1000
+        stored[sec] = stored.get(sec, 0) + 1
+        sent = pub.published.get((dev, int(t_ms)))
+        if sent is not None:
+            lat.setdefault(sec, []).append(int(rec_ms) - sent)
+    last = max([*stored, *pub.per_second, t0])
+    out, offered_total, stored_total = [], 0, 0
+    for sec in range(t0, last + 1):
+        n, f = pub.per_second.get(sec, (0, 0))
+        offered_total += f
+        stored_total += stored.get(sec, 0)
+        ls = sorted(lat.get(sec, []))
+        out.append({"t_s": sec - t0, "offered_messages": n, "offered_fixes": f, "stored_fixes": stored.get(sec, 0),
+                    "backlog_fixes": max(0, offered_total - stored_total),
+                    "p50_ms": ls[len(ls) // 2] if ls else None,
+                    "p99_ms": ls[min(len(ls) - 1, int(len(ls) * 0.99))] if ls else None})
+    return out
 
 
-def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None = None) -> dict[str, Any]:
+def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None = None, ramp_s: float = 0.0,
+        fixes_per_message: int = 1) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="nazorat-e2e-"))
     pg = EmbeddedPostgres(tmp / "pg")
     pg.start()
@@ -182,7 +202,7 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
             time.sleep(0.1)
         span = 7200.0
         config = SimConfig(devices=devices, seed=seed, span_s=span, night_s=2400.0, compression=span / seconds,
-                           prefix="e2e")
+                           prefix="e2e", fixes_per_message=fixes_per_message)
         base: dict[str, float] = {}
 
         def before(plan: Plan) -> None:
@@ -196,7 +216,7 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
         t_reg = time.time()
         result = simulate(config, api_url=f"http://127.0.0.1:{port}", token=token, mqtt_url=broker.url,
                           truth_path=tmp / "truth.jsonl", before_publish=before, processes=n_proc,
-                          connections=2 * n_proc, verify=True, verify_timeout_s=120.0)
+                          connections=2 * n_proc, verify=True, verify_timeout_s=120.0, ramp_s=ramp_s)
         plan, pub, report = result.plan, result.published, result.report
         assert report is not None
         registered_s = (pub.started_ms / 1000) - t_reg
@@ -231,9 +251,11 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
                "publisher": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
         summary = report.summary()
         out: dict[str, Any] = {
-            "mode": "quick" if seconds <= 60 else "full",
+            "mode": "quick" if seconds <= 60 and devices <= 1000 else "full",
             "devices": devices,
+            "fixes_per_message_compliant": fixes_per_message,
             "traffic_seconds": seconds,
+            "ramp_s": ramp_s,
             "simulated_seconds": span,
             "compression": round(span / seconds, 2),
             "publisher_processes": n_proc,
@@ -271,6 +293,7 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
         out.update(_copy_ceiling(url, plan))
         out["messages_per_s_vs_broker_drain"] = round(out["messages_per_s"] / out["broker_drain_messages_per_s"], 4)
         out["fixes_per_s_vs_copy"] = round(out["fixes_per_s"] / out["copy_rows_per_s"], 4)
+        out["timeseries"] = _timeseries(url, pub)
         out["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         out["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
         ok = True
@@ -297,16 +320,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--devices", type=int, help="default: 800 quick, 10,000 full")
     p.add_argument("--seconds", type=float, help="traffic time, default: 60 quick, 300 full")
     p.add_argument("--processes", type=int, help="publisher processes (default: 1 per ~12k planned messages/s)")
+    p.add_argument("--rate", type=float, help="target messages/s (sets the traffic time; overrides --seconds)")
+    p.add_argument("--ramp", type=float, default=0.0, help="seconds to raise the rate linearly to full")
+    p.add_argument("--fixes-per-message", type=int, default=1,
+                   help="compliant devices' fixes per upload (10: store and forward); scenario devices send 1")
+    p.add_argument("--plot", type=Path, help="also write the time-series plot here (PNG; needs the bench extra)")
     a = p.parse_args(argv)
     devices = a.devices or (400 if a.quick else 10_000)
+    msgs_per_device_s = 0.0375 / a.fixes_per_message  # planned messages per device per simulated s (mean ~27 s)
     seconds = a.seconds or (60.0 if a.quick else 300.0)
-    per_s = devices * 0.0375 * 7200.0 / seconds  # planned fixes/s (mean reporting interval ~27 s)
-    result = run(devices, seconds, processes=a.processes or max(1, math.ceil(per_s / 12_000)))
+    if a.rate:
+        seconds = devices * msgs_per_device_s * 7200.0 / a.rate
+    per_s = devices * msgs_per_device_s * 7200.0 / seconds
+    result = run(devices, seconds, processes=a.processes or max(1, math.ceil(per_s / 12_000)), ramp_s=a.ramp,
+                 fixes_per_message=a.fixes_per_message)
     text = json.dumps(result, indent=2)
     print(text)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(text + "\n")
+    if a.plot:
+        from benchmarks.plot import plot
+
+        plot(result, a.plot)
     ok = result["lost"] == 0 and result["duplicated"] == 0 and result["recall"] == 1.0 and result["false_alerts"] == 0
     return 0 if ok else 1
 

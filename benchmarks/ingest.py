@@ -12,6 +12,11 @@ worker that falls behind the offered load shows it there and in the drain time;
 ``p50_ms`` / ``p99_ms`` run from the publisher's clock at publish (carried in each
 fix's ``seq``) to the insert's transaction time, from the stored rows; ``lost`` and ``duplicated`` compare the rows with what was
 published.
+
+Ceilings, measured in the same run on the same traffic (``benchmarks.ceilings``):
+``broker_drain_messages_per_s`` (as many 10-fix messages queued for a ``mosquitto_sub``
+session and drained by it) and ``copy_rows_per_s`` (a bare binary COPY of as many rows);
+``messages_per_s_vs_broker_drain`` and ``fixes_per_s_vs_copy`` are the ratios.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from benchmarks import ceilings
+from benchmarks.consumer import close_after_acks, queue_messages
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port
 from telemetry.store import migrate as db
 from telemetry.wire import fixes_topic
@@ -40,8 +48,9 @@ PER_MESSAGE = 10
 
 def _publisher(host: str, port: int, seconds: float, rate: float, out: Any) -> None:
     import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
 
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=paho.MQTTv311,
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=paho.MQTTv311,
                     clean_session=False)
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
@@ -73,12 +82,7 @@ def _publisher(host: str, port: int, seconds: float, rate: float, out: Any) -> N
         sent += PER_MESSAGE
         messages += 1
         d = (d + 1) % N_DEVICES
-    if last_info is not None:
-        last_info.wait_for_publish(60)
-    while c._out_messages:
-        time.sleep(0.01)
-    c.loop_stop()
-    c.disconnect()
+    close_after_acks(c, last_info, 60)
     out.put({"sent": sent, "messages": messages, "start": start, "end": time.time()})
 
 
@@ -129,7 +133,15 @@ def run(seconds: float, rate: float) -> dict[str, Any]:
         assert row is not None
         count, distinct, last_commit = int(row[0]), int(row[1]), float(row[2])
         elapsed = last_commit - result["start"]
-        return {
+        worker.terminate()
+        worker.wait(30)
+        worker = None
+        ceiling = ceilings.drain(broker, lambda prefix: queue_messages(
+            broker.host, broker.port, result["messages"], N_DEVICES, prefix, PER_MESSAGE, "bd-"), "bench-ceiling")
+        base = datetime.now(UTC) - timedelta(days=1)
+        ceiling |= ceilings.copy(url, ((f"bd-{i % N_DEVICES:04d}", base + timedelta(milliseconds=i), "bench", 41.3,
+                                        69.24, 5.0, None, None, "gps", i, False, []) for i in range(result["sent"])))
+        out = {
             "mode": "quick" if seconds < 60 else "full",
             "load_seconds": seconds,
             "offered_fixes_per_s": rate,
@@ -147,6 +159,10 @@ def run(seconds: float, rate: float) -> dict[str, Any]:
             "p99_ms": round(float(row[4]), 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         }
+        out |= ceiling
+        out["messages_per_s_vs_broker_drain"] = round(out["messages_per_s"] / out["broker_drain_messages_per_s"], 4)
+        out["fixes_per_s_vs_copy"] = round(out["fixes_per_s"] / out["copy_rows_per_s"], 4)
+        return out
     finally:
         if worker is not None:
             worker.terminate()

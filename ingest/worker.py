@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -37,7 +38,7 @@ from typing import Any
 
 import aiomqtt
 
-from ingest.consumer import MqttConsumer
+from ingest.consumer import MqttConsumer, Received
 from telemetry import health as hp
 from telemetry import metrics, owntracks
 from telemetry.errors import StorageError
@@ -98,7 +99,7 @@ class IngestWorker:
         queued = 0
         if self._consumer is not None:
             with contextlib.suppress(Exception):  # the client may be half torn down
-                queued = len(self._consumer.messages)  # type: ignore[arg-type]
+                queued = self._consumer.queued
         return queued + self._held
 
     def _broker_part(self) -> Part:
@@ -202,41 +203,33 @@ class IngestWorker:
     async def _consume(self, consumer: MqttConsumer, stop: asyncio.Event) -> None:
         # what could not be published while the broker was away goes first
         await self._job("outbox", lambda: self._drain_outbox(consumer))
-        aiomqtt_iter = consumer.messages.__aiter__()
-        pending: list[aiomqtt.Message] = []
+        pending: list[Received] = []
         deadline = 0.0
         next_check = time.monotonic() + self._silence_check_s
         stop_task: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
-        next_task: asyncio.Future[aiomqtt.Message] | None = None
         try:
             while True:
-                self._last_turn = time.monotonic()
+                now = time.monotonic()
+                self._last_turn = now
                 wake = deadline if pending else next_check
-                timeout = max(0.0, min(wake, next_check) - time.monotonic())
-                if next_task is None:
-                    next_task = asyncio.ensure_future(aiomqtt_iter.__anext__())
-                waiting: set[asyncio.Future[Any]] = {next_task, stop_task}
-                done, _ = await asyncio.wait(waiting, timeout=timeout,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                self._last_turn = time.monotonic()
-                if next_task in done:
-                    msg = next_task.result()  # raises MqttError on disconnect
-                    next_task = None
+                got = await consumer.take(self._max_messages - len(pending), max(0.0, min(wake, next_check) - now),
+                                          stop_task)  # raises MqttError on disconnect
+                now = time.monotonic()
+                self._last_turn = now
+                if got:
                     if not pending:
-                        deadline = time.monotonic() + self._max_s
-                    pending.append(msg)
+                        deadline = now + self._max_s
+                    pending += got
                     self._held = len(pending)
                     if self._backlog_since is None:
-                        self._backlog_since = time.monotonic()
-                    if len(pending) < self._max_messages:
-                        continue
-                if pending and (len(pending) >= self._max_messages or time.monotonic() >= deadline or stop_task in done):
+                        self._backlog_since = now
+                if pending and (len(pending) >= self._max_messages or now >= deadline or stop_task.done()):
                     if not await self._flush(consumer, pending, stop):
                         return  # stopped before the batch was stored: not acked, redelivered later
                     pending = []
                     self._held = 0
                     self._backlog_since = time.monotonic() if self.backlog() else None
-                if stop_task in done:
+                if stop_task.done():
                     return
                 if time.monotonic() >= next_check:
                     await self._job("silence_check", self._check_silence)
@@ -245,8 +238,6 @@ class IngestWorker:
                     await self._job("outbox", lambda: self._drain_outbox(consumer))
         finally:
             stop_task.cancel()
-            if next_task is not None:
-                next_task.cancel()
 
     async def _job(self, name: str, job: Callable[[], Any]) -> None:
         """A periodic job between batches: a failure is logged, counted and shown; ingest goes on."""
@@ -285,15 +276,16 @@ class IngestWorker:
         kind = type(cause).__name__ if cause is not None else type(exc).__name__
         self.health.failing(hp.DATABASE, f"{kind}" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""))
 
-    async def _flush(self, consumer: MqttConsumer, messages: list[aiomqtt.Message], stop: asyncio.Event) -> bool:
+    async def _flush(self, consumer: MqttConsumer, messages: list[Received], stop: asyncio.Event) -> bool:
         """Store one batch, then ack it. False: ``stop`` came while the database was
         failing, and the batch is left unacknowledged."""
-        inbound = [InboundMessage(str(m.topic), bytes(m.payload) if isinstance(m.payload, bytes | bytearray)
-                                  else str(m.payload).encode()) for m in messages]
+        inbound = [InboundMessage(m.topic, m.payload, m.received_ms) for m in messages]
+        # a full batch, or one with more behind it, may hold messages that waited in the broker
+        live = len(messages) < self._max_messages and consumer.queued == 0
         backoff = 0.2
         while True:
             try:
-                outcome = await asyncio.to_thread(self._pipeline.process, inbound)
+                outcome = await asyncio.to_thread(functools.partial(self._pipeline.process, inbound, live=live))
                 break
             except StorageError as exc:
                 # not acknowledged: the broker keeps the messages; retry the same batch
@@ -303,8 +295,7 @@ class IngestWorker:
                     return False
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
-        for m in messages:
-            consumer.ack(m)
+        consumer.ack(messages)
         self._last_batch = time.monotonic()
         metrics.INGEST_LAST_BATCH.set(time.time())
         self.health.ok(hp.DATABASE, "batch committed")

@@ -262,7 +262,7 @@ def apply_sim_profiles(database_url: str, plan: Any) -> None:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from simulator.publisher import print_progress
+    from simulator.progress import LiveProgress
     from simulator.run import simulate
     from simulator.scenarios import SCENARIOS, SimConfig
 
@@ -279,15 +279,23 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.credentials:
         credentials = dict(line.split("\t", 1) for line in args.credentials.read_text().split("\n") if "\t" in line)
     token = args.token or settings.api_token or ""
-    result = simulate(config, api_url=args.api_url, token=token, mqtt_url=args.mqtt_url, truth_path=args.truth,
-                      credentials=credentials, register_fleet=not args.no_register,
-                      before_publish=(lambda plan: apply_sim_profiles(args.database_url, plan)) if args.database_url
-                      else None, processes=args.processes, connections=args.connections, progress=print_progress,
-                      verify=args.verify)
+    with LiveProgress(args.api_url, token) as live:
+        result = simulate(config, api_url=args.api_url, token=token, mqtt_url=args.mqtt_url, truth_path=args.truth,
+                          credentials=credentials, register_fleet=not args.no_register,
+                          before_publish=(lambda plan: apply_sim_profiles(args.database_url, plan))
+                          if args.database_url else None, processes=args.processes, connections=args.connections,
+                          progress=live, verify=args.verify)
     pub = result.published
     secs = max(0.001, (pub.ended_ms - pub.started_ms) / 1000)
-    print(f"\npublished {pub.messages} messages ({pub.fixes} fixes) in {secs:.1f} s: {pub.messages / secs:.0f} msg/s,"
-          f" {pub.acked} acknowledged, at most {pub.max_lag_s:.2f} s behind schedule; truth in {args.truth}")
+    summary: dict[str, object] = {
+        "published": f"{pub.messages:,} messages ({pub.fixes:,} fixes) in {secs:.1f} s",
+        "achieved rate": f"{pub.messages / secs:,.0f} msg/s", "acknowledged": f"{pub.acked:,}",
+        "most behind schedule": f"{pub.max_lag_s:.2f} s", "ground truth": str(args.truth)}
+    if result.report is not None:
+        s = result.report.summary()
+        summary |= {"recall": result.report.recall, "false alerts": result.report.false_alerts,
+                    "publish -> visible p50 / p99": f"{s['publish_to_visible_p50_ms']} / {s['publish_to_visible_p99_ms']} ms"}
+    live.summary(summary)
     if result.report is not None:
         print(result.report.text())
         if args.report_json:

@@ -16,8 +16,8 @@ several processes (spawned), each pacing its share against the same start time.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
-import sys
 import threading
 import time
 import uuid
@@ -43,6 +43,7 @@ class PublishResult:
     ended_ms: int = 0
     max_lag_s: float = 0.0  # the furthest behind schedule a publish ran
     published: dict[tuple[str, int], int] = field(default_factory=dict)  # (device, device time) -> wall ms
+    per_second: dict[int, list[int]] = field(default_factory=dict)  # wall second -> [messages, fixes] published
 
     def merge(self, other: PublishResult) -> None:
         self.messages += other.messages
@@ -53,9 +54,25 @@ class PublishResult:
         self.max_lag_s = max(self.max_lag_s, other.max_lag_s)
         for k, v in other.published.items():
             self.published.setdefault(k, v)
+        for sec, (n, f) in other.per_second.items():
+            mine = self.per_second.setdefault(sec, [0, 0])
+            mine[0] += n
+            mine[1] += f
 
 
 _MAX_QUEUED = 2000
+
+
+def ramped(offset_s: float, ramp_s: float) -> float:
+    """The wall offset of a message due ``offset_s`` after the start unramped, when the
+    rate rises linearly from 0 to full over ``ramp_s``: the first ``ramp_s / 2`` s of the
+    schedule are spread over the ramp (offset = t^2 / (2 ramp)), the rest shifted by
+    ``ramp_s / 2``."""
+    if ramp_s <= 0:
+        return offset_s
+    if offset_s < ramp_s / 2:
+        return math.sqrt(2.0 * ramp_s * offset_s)
+    return offset_s + ramp_s / 2
 Progress = Callable[[int, int, float], None]  # (messages sent, messages planned, lag seconds)
 
 
@@ -102,7 +119,7 @@ class _Conn:
 
 def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compression: float, *,
             connections: int, credentials: dict[str, str] | None, progress: Progress | None,
-            ack_timeout_s: float | None = None) -> PublishResult:
+            ack_timeout_s: float | None = None, ramp_s: float = 0.0) -> PublishResult:
     u = urlparse(mqtt_url)
     host, port = u.hostname or "127.0.0.1", u.port or 1883
     connect_ms = int(time.time() * 1000)
@@ -131,7 +148,7 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
     out = PublishResult(started_ms=int(time.time() * 1000))
     next_report = time.monotonic() + 1.0
     for i, m in enumerate(messages):
-        due = start_wall + m.sim_s / compression
+        due = start_wall + ramped(m.sim_s / compression, ramp_s)
         now = time.time()
         while due - now > 0.001:
             time.sleep(min(due - now, 0.05))
@@ -155,6 +172,9 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
             time.sleep(0.0005)
         out.messages += m.repeat
         out.fixes += m.n_fixes * m.repeat
+        sec = out.per_second.setdefault(now_ms // 1000, [0, 0])
+        sec[0] += m.repeat
+        sec[1] += m.n_fixes * m.repeat
         if m.track:
             for k in keys:
                 out.published.setdefault((m.device_id, k), now_ms)
@@ -173,30 +193,32 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
 
 
 def _child(q: Any, messages: Sequence[Message], mqtt_url: str, start_wall: float, compression: float,
-           connections: int, credentials: dict[str, str] | None) -> None:
+           connections: int, credentials: dict[str, str] | None, ramp_s: float) -> None:
     try:
         q.put(("ok", _replay(messages, mqtt_url, start_wall, compression, connections=connections,
-                             credentials=credentials, progress=None)))
+                             credentials=credentials, progress=None, ramp_s=ramp_s)))
     except BaseException as exc:  # reported to the parent, which raises
         q.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
 def publish(messages: Sequence[Message], mqtt_url: str, *, compression: float = 1.0, processes: int = 1,
             connections: int = 2, credentials: dict[str, str] | None = None, progress: Progress | None = None,
-            start_delay_s: float = 0.5) -> PublishResult:
+            start_delay_s: float = 0.5, ramp_s: float = 0.0) -> PublishResult:
     """Publish ``messages`` (sorted by ``sim_s``) on schedule; returns what was sent, when
-    the tracked messages went out, and the PUBACK count."""
+    the tracked messages went out, and the PUBACK count. ``ramp_s``: the rate rises
+    linearly to full over this many seconds (``ramped``)."""
     start_wall = time.time() + start_delay_s
     if processes <= 1:
         return _replay(messages, mqtt_url, start_wall, compression, connections=connections,
-                       credentials=credentials, progress=progress)
+                       credentials=credentials, progress=progress, ramp_s=ramp_s)
     shards: list[list[Message]] = [[] for _ in range(processes)]
     for m in messages:
         shards[zlib.crc32(m.device_id.encode()) % processes].append(m)
     ctx = multiprocessing.get_context("spawn")  # fork would copy a parent's threads' locks (the alert watcher)
     q = ctx.Queue()
     procs = [ctx.Process(target=_child, args=(q, shard, mqtt_url, start_wall, compression,
-                                                max(1, connections // processes), credentials), daemon=True)
+                                                max(1, connections // processes), credentials, ramp_s),
+                         daemon=True)
              for shard in shards]
     for p in procs:
         p.start()
@@ -215,10 +237,4 @@ def publish(messages: Sequence[Message], mqtt_url: str, *, compression: float = 
     return total
 
 
-def print_progress(sent: int, planned: int, lag_s: float) -> None:
-    """A one-line progress report on stderr (messages sent, planned, how far behind)."""
-    print(f"\rsimulate: {sent}/{planned} messages, {lag_s:+.2f} s behind schedule", end="", file=sys.stderr,
-          flush=True)
-
-
-__all__ = ["Progress", "PublishResult", "print_progress", "publish"]
+__all__ = ["Progress", "PublishResult", "publish", "ramped"]

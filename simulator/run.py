@@ -28,7 +28,8 @@ def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, trut
              credentials: Callable[[list[str]], dict[str, str] | None] | dict[str, str] | None = None,
              register_fleet: bool = True, before_publish: Callable[[Plan], None] | None = None,
              processes: int = 1, connections: int = 2, progress: Progress | None = None,
-             verify: bool = True, verify_timeout_s: float = 120.0, watch: bool = True) -> RunResult:
+             verify: bool = True, verify_timeout_s: float = 120.0, watch: bool = True,
+             ramp_s: float = 0.0) -> RunResult:
     """Run ``config`` against a stack. ``credentials``: per-device MQTT passwords (a
     mapping, or a function of the device ids that returns one; None: anonymous).
     ``before_publish``: a hook after registration (e.g. the device profiles a compressed
@@ -49,7 +50,7 @@ def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, trut
         watcher.__enter__()
     try:
         result = publish(plan.messages, mqtt_url, compression=config.compression, processes=processes,
-                         connections=connections, credentials=passwords, progress=progress)
+                         connections=connections, credentials=passwords, progress=progress, ramp_s=ramp_s)
         run.started_wall_ms = result.started_ms
         run.ended_wall_ms = result.ended_ms
         if truth_path is not None:

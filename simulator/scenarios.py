@@ -90,6 +90,10 @@ class SimConfig:
     spread_m: float = 8000.0
     timezone: str = "Asia/Tashkent"
     start_wall_ms: int | None = None  # default: now
+    # compliant devices upload this many fixes per message (store and forward: each
+    # message goes when its last fix is taken); scenario devices always send one, so the
+    # ground truth's timing is the same in both modes
+    fixes_per_message: int = 1
 
     def check(self) -> None:
         if self.night_s < 2000 or self.span_s < self.night_s + 4800 or self.night_s % 60:
@@ -429,6 +433,8 @@ def _messages(dev: _Device, cfg: SimConfig, anchor_ms: int, rng: random.Random) 
     t = rng.uniform(0.0, dev.interval_s) if dev.behaviour != "drive_through" else 0.0
     seq = 0
     buffered: dict[int, list[tuple[float, dict[str, Any]]]] = {}
+    per_message = 1 if track else max(1, cfg.fixes_per_message)
+    held: list[dict[str, Any]] = []  # store and forward: the fixes of the next upload
     hold_s = max(300.0, 3.0 * cfg.compression)  # late evidence: the buffer goes a few wall seconds after the live fix
     while t < cfg.span_s:
         if t >= dev.silent_from:
@@ -449,6 +455,12 @@ def _messages(dev: _Device, cfg: SimConfig, anchor_ms: int, rng: random.Random) 
         gap = next((g for g, (a, b, _) in enumerate(dev.gaps) if a <= t < b), None)
         if gap is not None:
             buffered.setdefault(gap, []).append((t, fix))
+        elif per_message > 1:
+            held.append(fix)
+            if len(held) == per_message:
+                out.append(Message(t, dev.id, fixes_t, encode_payload(held), repeat=dev.repeat,
+                                   fix_times=tuple(f["t"] for f in held), n_fixes=len(held)))
+                held = []
         else:
             out.append(Message(t, dev.id, fixes_t, encode_payload([fix]), repeat=dev.repeat, fix_times=(t_ms,),
                                track=track, n_fixes=1))
@@ -460,6 +472,9 @@ def _messages(dev: _Device, cfg: SimConfig, anchor_ms: int, rng: random.Random) 
                                        encode_payload([f for _, f in items]), repeat=dev.repeat,
                                        fix_times=tuple(f["t"] for _, f in items), track=track, n_fixes=len(items)))
         t += dev.interval_s
+    if held:
+        out.append(Message(min(t, cfg.span_s), dev.id, fixes_t, encode_payload(held), repeat=dev.repeat,
+                           fix_times=tuple(f["t"] for f in held), n_fixes=len(held)))
     if not dev.is_victim:
         t = rng.uniform(0.0, STATUS_EVERY_S)
         while t < cfg.span_s and t < dev.silent_from:

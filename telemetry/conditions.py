@@ -6,7 +6,16 @@ Alerts (each raised on the change, not on every report):
 - ``case_tamper``: the case was opened
 - ``battery_low`` / ``battery_critical``: the level fell below the profile's thresholds
 - ``gps_fix_lost``: reports say "no GPS fix" for longer than the profile allows
-- ``device_clock_off``: device time differs from the server's by more than allowed
+- ``device_clock_off``: device time differs from the report's arrival by more than
+  allowed. Arrival is when the engine's MQTT client read the report, not when the batch
+  is processed, so the engine's own backlog never looks like a skewed clock. Reports
+  that may have waited in the broker's queue (taken while more was queued: the engine was
+  behind, or catching up after a restart) are judged against their arrival less the
+  batch's estimated wait (the median lag of its fix messages,
+  ``telemetry.pipeline.delivery_delay_ms``; the estimate only excuses lateness, it never
+  makes a report look ahead); without enough fix messages to estimate it,
+  only when ahead of their arrival (queueing can only delay a report): one behind it
+  then leaves the condition as it was, and the next report taken live decides.
 - ``device_offline``: the device's last will (``online: false``), whatever time it
   carries (``is_news``)
 ``communication_loss`` (nothing heard at all) is found by a periodic check in the
@@ -50,8 +59,10 @@ def is_news(prev: DeviceCondition | None, status: Status) -> bool:
     return status.time_ms > prev.last.time_ms
 
 
-def assess(prev: DeviceCondition | None, status: Status, profile: Profile,
-           received_ms: int) -> tuple[list[tuple[str, dict[str, object]]], DeviceCondition]:
+def assess(prev: DeviceCondition | None, status: Status, profile: Profile, received_ms: int,
+           live: bool = True) -> tuple[list[tuple[str, dict[str, object]]], DeviceCondition]:
+    """``received_ms``: the report's arrival; ``live``: it was taken with nothing queued
+    behind it, so its arrival is its delivery by the broker (see the module docstring)."""
     alerts: list[tuple[str, dict[str, object]]] = []
     last = prev.last if prev is not None else None
     if status.online is False:
@@ -74,6 +85,8 @@ def assess(prev: DeviceCondition | None, status: Status, profile: Profile,
             alerts.append(("battery_low", {"battery_pct": status.battery_pct}))
     skew_s = abs(status.time_ms - received_ms) / 1000.0
     clock_off = skew_s > profile.clock_skew_s
+    if clock_off and not live and status.time_ms < received_ms:
+        clock_off = prev.clock_off if prev is not None else False  # maybe queued: undecided
     if clock_off and not (prev is not None and prev.clock_off):
         alerts.append(("device_clock_off", {"skew_s": round(skew_s, 1)}))
     since = prev.gps_lost_since_ms if prev is not None else None

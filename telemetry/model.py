@@ -33,6 +33,8 @@ class Status:
     gsm_dbm: float | None = None
     gps_fix: bool | None = None
     online: bool | None = None
+    # not on the wire: when the engine's MQTT client read the report (ms), if known
+    received_ms: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,9 @@ def position_of(f: Fix) -> Position:
 class InboundMessage:
     topic: str
     payload: bytes
+    # the engine's wall clock (ms) when its MQTT client read the message; None: when the
+    # batch is processed (tests, replays)
+    received_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,15 +109,22 @@ class Batch:
     rule_errors: list[tuple[str, int, str]] = field(default_factory=list)
     violation_ids: dict[Key, int] = field(default_factory=dict)
     conditions: dict[str, DeviceCondition] = field(default_factory=dict)
+    live: bool = True  # taken with nothing queued behind it (telemetry.conditions)
+    delay_ms: int = 0  # when not live: the estimated wait before arrival (delivery_delay_ms)
     heard: dict[str, float] = field(default_factory=dict)
     events: list[InteropEvent] = field(default_factory=list)
     attributes: list[FixAttributes] = field(default_factory=list)
     subjects: list[str | None] = field(default_factory=list)  # per fix: who wore the device then
 
 
-def decode_batch(messages: Sequence[InboundMessage]) -> Decoded:
+MIN_LAGS_FOR_DELAY = 20  # fix messages a batch needs to estimate its delivery delay
+
+
+def decode_batch(messages: Sequence[InboundMessage], lags: list[int] | None = None) -> Decoded:
     """Decode one batch: wire format v1 on ``nazorat/v1/...``, OwnTracks on ``owntracks/...``
-    (with placeholder device ids that ``Pipeline`` resolves through the bindings)."""
+    (with placeholder device ids that ``Pipeline`` resolves through the bindings).
+    ``lags``: if given, gets arrival - newest device time (ms) of each wire-format fix
+    message that carries its arrival (``delivery_delay_ms``)."""
     out = Decoded()
     for m in messages:
         try:
@@ -125,7 +132,8 @@ def decode_batch(messages: Sequence[InboundMessage]) -> Decoded:
                 out.extend(owntracks.decode(m.topic, m.payload))
                 continue
             if is_status_topic(m.topic):
-                out.statuses.append(decode_status(m.topic, m.payload))
+                st = decode_status(m.topic, m.payload)
+                out.statuses.append(st if m.received_ms is None else dataclasses.replace(st, received_ms=m.received_ms))
                 continue
             good, bad = decode_fixes(m.topic, m.payload)
         except DecodeError as exc:
@@ -133,7 +141,20 @@ def decode_batch(messages: Sequence[InboundMessage]) -> Decoded:
             continue
         out.fixes.extend(good)
         out.dead.extend(DeadLetter(m.topic, e.reason, e.raw) for e in bad)
+        if lags is not None and good and m.received_ms is not None:
+            lags.append(m.received_ms - max(f.time_ms for f in good))
     return out
+
+
+def delivery_delay_ms(lags: list[int]) -> int | None:
+    """How long a batch's messages waited before they were read, estimated as the median
+    of (arrival - newest device time) over its fix messages: a batch holds messages sent
+    within moments of each other (the broker's queue is first in, first out), so a few
+    devices with skewed clocks or store-and-forward uploads do not move the median.
+    None with fewer than ``MIN_LAGS_FOR_DELAY`` messages to go on."""
+    if len(lags) < MIN_LAGS_FOR_DELAY:
+        return None
+    return max(0, sorted(lags)[len(lags) // 2])
 
 
 _DEVICE_TIME = operator.attrgetter("device_id", "time_ms")
@@ -225,19 +246,26 @@ class Pipeline:
             self._conn = None
 
     # --- the batch ----------------------------------------------------------------------
-    def process(self, messages: Sequence[InboundMessage]) -> BatchOutcome:
+    def process(self, messages: Sequence[InboundMessage], *, live: bool = True) -> BatchOutcome:
         """Store and evaluate one batch atomically. Raises StorageError when the database
-        fails; nothing of the batch is then committed and it can be retried whole."""
-        return self.process_decoded(decode_batch(messages), len(messages))
+        fails; nothing of the batch is then committed and it can be retried whole.
+        ``live``: the consumer took the batch with nothing queued behind it (a full batch,
+        or one with more waiting, may hold reports that waited in the broker's queue)."""
+        lags: list[int] = []
+        decoded = decode_batch(messages, None if live else lags)
+        return self.process_decoded(decoded, len(messages), live=live,
+                                    delay_ms=None if live else delivery_delay_ms(lags))
 
-    def process_decoded(self, decoded: Decoded, messages: int = 1) -> BatchOutcome:
+    def process_decoded(self, decoded: Decoded, messages: int = 1, *, live: bool = True,
+                        delay_ms: int | None = None) -> BatchOutcome:
         """The same for what an edge codec already decoded (the HTTP listener's OsmAnd and
         OwnTracks requests): the same steps in one transaction. Safe to call from several
-        threads: batches are serialised on the pipeline's one connection."""
+        threads: batches are serialised on the pipeline's one connection. ``delay_ms``: the
+        estimated wait of a batch that was not live (None: unknown)."""
         started = time.perf_counter()
         try:
             with self._lock:
-                outcome = self._process(decoded, messages)
+                outcome = self._process(decoded, messages, live, delay_ms)
         except psycopg.Error as exc:
             metrics.DB_ERRORS.inc()
             metrics.DB_UP.set(0)
@@ -278,7 +306,7 @@ class Pipeline:
             keep(d.attributes)
         return bound
 
-    def _process(self, d: Decoded, messages: int) -> BatchOutcome:
+    def _process(self, d: Decoded, messages: int, live: bool = True, delay: int | None = None) -> BatchOutcome:
         conn = self._connection()
         snap = self._refresh_registry(conn)
         bound = self._resolve_owntracks(conn, d)
@@ -295,7 +323,8 @@ class Pipeline:
         b = Batch(snap, order_and_dedupe(known), [s for s in statuses if s.device_id in snap.devices], dead,
                   BatchOutcome(messages=messages, fixes=len(fixes), dead_letters=len(dead), owntracks=bound),
                   events=[e for e in d.events if e.device_id in snap.devices],
-                  attributes=[a for a in d.attributes if a.device_id in snap.devices])
+                  attributes=[a for a in d.attributes if a.device_id in snap.devices],
+                  live=live or delay is not None, delay_ms=delay or 0)
         with conn.transaction():
             for step in STEPS:
                 step(self, conn, b)
@@ -471,12 +500,17 @@ class Pipeline:
             for s in store.latest_statuses(conn, missing, new):
                 self._conditions.setdefault(s.device_id, DeviceCondition(s))
         state = {d: c for d, c in self._conditions.items() if d in devices}
-        received_ms = int(time.time() * 1000)
+        now_ms = int(time.time() * 1000)
         for s in statuses:
             prev = state.get(s.device_id)
             if (s.device_id, s.time_ms) not in new or not is_news(prev, s):
                 continue  # a replay, or an old report: stored, but it changes nothing
-            alerts, state[s.device_id] = assess(prev, s, b.snap.device_profile.get(s.device_id, Profile()), received_ms)
+            arrival = s.received_ms if s.received_ms is not None else now_ms
+            if b.delay_ms and s.time_ms < arrival:
+                # the estimated wait excuses lateness only: it never makes a report look ahead
+                arrival = max(s.time_ms, arrival - b.delay_ms)
+            alerts, state[s.device_id] = assess(prev, s, b.snap.device_profile.get(s.device_id, Profile()),
+                                                arrival, b.live)
             for kind, details in alerts:
                 self._raise(b, conn, store.NewAlert(
                     kind, "medium" if kind.startswith("battery_low") else "high",

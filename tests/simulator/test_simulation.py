@@ -59,6 +59,8 @@ def test_simulate_and_verify_commands(stack: Stack, tmp_path: Path, capsys: pyte
     common = ["--api-url", stack.api_url, "--token", stack.token]
     assert main(["simulate", *common, "--mqtt-url", stack.mqtt_url, "--devices", "16", "--seed", "5", "--prefix",
                  "simc", "--duration", "15", "--truth", str(truth), "--verify", "--report-json", str(summary)]) == 0
+    err = capsys.readouterr().err  # the live display and the summary table (rich, on stderr)
+    assert "achieved rate" in err and "summary" in err and "recall" in err
     first = json.loads(summary.read_text())
     assert first["recall"] == 1.0 and first["false_alerts"] == 0 and first["late_mismatch"] == 0
     assert set(first["scenarios"]) == set(SCENARIOS) - {"gps_loss", "communication_loss"}

@@ -159,3 +159,23 @@ def test_a_will_newer_than_the_last_report_moves_time_on_and_keeps_the_gps_alert
     # so the loss is not reported again by the next report without a fix
     alerts, _ = assess(after, Status("d", T + 230_000, gps_fix=False), p, received_ms=T + 230_000)
     assert alerts == []
+
+
+def test_clock_behind_a_report_taken_from_a_backlog_is_undecided() -> None:
+    """A report that may have waited in the broker's queue (``live`` false) is late by the
+    queueing: a device time behind its arrival then decides nothing; ahead of it, it is
+    always a skewed clock (queueing only delays). The next live report decides."""
+    p = Profile(clock_skew_s=120)
+    alerts, state = assess(None, Status("d", T), p, received_ms=T + 300_000, live=False)
+    assert alerts == [] and not state.clock_off
+    alerts, state = assess(state, Status("d", T + 1000), p, received_ms=T + 1000 + 600_000, live=False)
+    assert alerts == [] and not state.clock_off
+    alerts, state = assess(state, Status("d", T + 2000), p, received_ms=T + 2000 - 300_000, live=False)
+    assert _kinds(alerts) == ["device_clock_off"]  # ahead of its arrival: skewed, backlog or not
+    # an earlier "off" is kept while undecided, and cleared by a live report that is right
+    alerts, state = assess(state, Status("d", T + 3000), p, received_ms=T + 3000 + 300_000, live=False)
+    assert alerts == [] and state.clock_off
+    alerts, state = assess(state, Status("d", T + 4000), p, received_ms=T + 4000, live=True)
+    assert alerts == [] and not state.clock_off
+    alerts, state = assess(state, Status("d", T + 5000), p, received_ms=T + 5000 + 300_000, live=True)
+    assert _kinds(alerts) == ["device_clock_off"]

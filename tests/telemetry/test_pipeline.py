@@ -270,6 +270,69 @@ def test_status_reports_raise_device_alerts_and_silence_raises_communication_los
     p2.close()
 
 
+def test_device_clock_is_judged_against_arrival_not_processing(database_url: str) -> None:
+    """A backlog is not a skewed clock: reports read by the client 10 minutes before the
+    batch is processed (``received_ms``) raise no ``device_clock_off``; a report whose
+    time is 10 minutes behind its own arrival does."""
+    from telemetry.wire import status_topic
+
+    _setup(database_url)
+    p = Pipeline(database_url)
+    import time as _time
+
+    arrived = int(_time.time() * 1000) - 600_000  # read 10 minutes ago, processed now
+
+    def status(device_t: int, received: int) -> InboundMessage:
+        return InboundMessage(status_topic("d1"), json.dumps({"t": device_t, "bat": 80}).encode(), received)
+
+    out = p.process([status(arrived, arrived), status(arrived + 1000, arrived + 1000)])
+    assert [a["kind"] for a in out.alerts] == []
+    out = p.process([status(arrived + 2000 - 600_000, arrived + 2000)])
+    assert out.alerts == []  # an older report than the last one assessed: stored, changes nothing
+    out = p.process([status(arrived + 5000, arrived + 5000 + 600_000)])
+    assert [a["kind"] for a in out.alerts] == ["device_clock_off"]
+    # taken from a backlog (not live): behind its arrival decides nothing
+    p.close()
+    _setup_clean = Pipeline(database_url)
+    out = _setup_clean.process([status(arrived + 9000, arrived + 9000 + 600_000)], live=False)
+    assert out.alerts == []
+    _setup_clean.close()
+
+
+def test_device_clock_in_a_backlog_is_judged_against_the_batchs_delay(database_url: str) -> None:
+    """A batch taken from a backlog (``live`` false) whose fix messages all arrived about
+    10 minutes after their device time: that is its delivery delay. A status report as late
+    as the rest is fine; one 15 minutes further behind is a skewed clock."""
+    from telemetry.wire import status_topic
+
+    _setup(database_url)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO devices (id, subject_id) VALUES ('d2', 's1')")
+    p = Pipeline(database_url)
+    import time as _time
+
+    now = int(_time.time() * 1000)
+    sent = now - 600_000  # sent 10 minutes ago, read now
+
+    def fix(k: int) -> InboundMessage:
+        body = {"t": sent + k, "lat": HOME[1], "lon": HOME[0], "acc": 5.0}
+        return InboundMessage(fixes_topic("d1"), json.dumps(body).encode(), now + k)
+
+    def status(device: str, device_t: int) -> InboundMessage:
+        return InboundMessage(status_topic(device), json.dumps({"t": device_t, "bat": 80}).encode(), now + 50)
+
+    out = p.process([*(fix(k) for k in range(30)), status("d1", sent + 40), status("d2", sent + 40 - 900_000)],
+                    live=False)
+    assert [(a["kind"], a["device_id"]) for a in out.alerts] == [("device_clock_off", "d2")]
+    # fixes that lag more than the reports (a replay's simulated times, say) overestimate
+    # the wait: that excuses lateness only, and a report on time never looks ahead
+    old = [InboundMessage(fixes_topic("d1"), json.dumps({"t": sent - 3_600_000 + k, "lat": HOME[1], "lon": HOME[0],
+                                                          "acc": 5.0}).encode(), now + 100 + k) for k in range(30)]
+    out = p.process([*old, status("d1", now + 60)], live=False)
+    assert out.alerts == []
+    p.close()
+
+
 def test_binary_payload_takes_the_same_path(database_url: str) -> None:
     from telemetry.wire import encode_fix, encode_payload, msgpack_topic
 
