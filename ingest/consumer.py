@@ -79,6 +79,11 @@ class MqttConsumer:
         if message.qos > 0:
             self._client._client.ack(message.mid, message.qos)
 
+    async def ack_batch(self, messages: list[aiomqtt.Message]) -> None:
+        """Send the PUBACKs of a committed batch."""
+        for m in messages:
+            self.ack(m)
+
     async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         await self._client.publish(topic, payload, qos=qos)
 

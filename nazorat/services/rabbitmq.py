@@ -21,6 +21,7 @@ HTTP API that ``nazorat broker provision`` uses to declare users and permissions
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -239,7 +240,7 @@ log.file.level = info
         index = node if node is not None else next(i for i, n in enumerate(self.nodes) if n.running)
         n = self.nodes[index]
         res = subprocess.run([str(RABBITMQCTL), "-n", n.name, *args], env=self.env(n), capture_output=True,
-                             timeout=timeout_s, cwd=n.directory)
+                             check=False, timeout=timeout_s, cwd=n.directory)
         if res.returncode != 0:
             raise ServiceError(f"rabbitmqctl {' '.join(args)} failed ({res.returncode}): "
                                f"{res.stderr.decode(errors='replace')[-2000:]}")
@@ -268,15 +269,11 @@ log.file.level = info
         node = self.nodes[index]
         pid = node.beam_pid()
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if node.proc is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(node.proc.pid, signal.SIGKILL)  # the wrapper shell and anything it left
-            except ProcessLookupError:
-                pass
             node.proc.wait(30)
 
     def index_of(self, node_name: str) -> int:
