@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     cred.add_argument("--engine", action="store_true",
                       help="the names are engine service accounts (nazorat-engine, nazorat-engine-<worker>), not devices")
 
+    from nazorat import broker_cli
+
+    broker_cli.add_parser(sub)
+
     users = sub.add_parser("users", help="officers' accounts")
     userss = users.add_subparsers(dest="users_command", required=True)
     uadd = userss.add_parser("add", help="create an account (password from a prompt, or stdin when not a terminal)")
@@ -137,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         return _verify(args, settings)
     if args.command == "devices":
         return _credentials(args, settings)
+    if args.command == "broker":
+        return broker_cli.run(args, settings)
     if args.command == "zones":
         token = args.token or settings.api_token
         req = urllib.request.Request(args.api_url.rstrip("/") + "/zones/import", data=args.file.read_bytes(),
@@ -204,8 +210,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     database_url = args.database_url or settings.database_url
     mqtt_url = args.mqtt_url or settings.mqtt_url
+    if settings.broker == "rabbitmq":
+        mqtt_url = settings.amqp_urls
     if not database_url or not mqtt_url:
-        print("serve needs a database URL and an MQTT URL", file=sys.stderr)
+        print("serve needs a database URL and an MQTT URL (NAZORAT_BROKER=rabbitmq: NAZORAT_AMQP_URLS)",
+              file=sys.stderr)
         return 2
     stack.migrate(database_url, settings)
     return _until_stopped(stack.serve(
@@ -215,8 +224,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ingest=not args.no_ingest, api=not args.no_api, client_id=args.client_id or settings.mqtt_client_id,
         shared_group=args.shared_group or settings.mqtt_shared_group,
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
-        retention_days=settings.retention_days, health_port=args.health_port,
+        retention_days=settings.retention_days, health_port=args.health_port, amqp=_amqp_options(mqtt_url, settings),
     ))
+
+
+def _amqp_options(url: str, settings: Settings) -> Any:
+    """The RabbitMQ backend's options when ``url`` is an amqp:// URL list (else None)."""
+    if not url.startswith(("amqp://", "amqps://")):
+        return None
+    from ingest.amqp import AmqpOptions, parse_amqp_urls
+
+    owned = tuple(int(p) for p in settings.amqp_owned.split(",") if p.strip()) if settings.amqp_owned else None
+    return AmqpOptions(parse_amqp_urls(url), partitions=settings.amqp_partitions, owned=owned,
+                       standby_delay_s=settings.amqp_standby_delay_s)
 
 
 def _until_stopped(main: Coroutine[Any, Any, None]) -> int:

@@ -22,6 +22,7 @@ from api import create_app
 from api.auth import AuthConfig
 from geofence import warm_up
 from ingest import IngestWorker
+from ingest.amqp import AmqpOptions
 from nazorat import demo
 from nazorat.errors import StartupError
 from nazorat.probes import serve_probes
@@ -158,7 +159,7 @@ async def serve(
     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
     auth_config: AuthConfig | None = None, demo_accounts: Path | None = None,
     health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
-    silence_check_s: float = 30.0, health_port: int | None = None,
+    silence_check_s: float = 30.0, health_port: int | None = None, amqp: AmqpOptions | None = None,
 ) -> None:
     """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``), every task owned by one
     ``Supervisor`` (the policy per task is in ``nazorat.supervisor``). Returns after a
@@ -197,7 +198,7 @@ async def serve(
                                       shared_group=shared_group, protocol=mqtt_protocol,
                                       batch_max_messages=batch_max_messages, batch_max_ms=batch_max_ms,
                                       retention_days=retention_days, silence_check_s=silence_check_s,
-                                      health=health)
+                                      health=health, amqp=amqp)
                 supervisor.start(TaskSpec("ingest", partial(worker.run, stop), Policy.RESTART))
             supervisor.start(TaskSpec("readiness", partial(watch_readiness, health, stop), Policy.RESTART,
                                       critical=False))
@@ -228,7 +229,9 @@ async def serve(
                 lines.append(f"  Readiness: http://{host}:{health_port}/readyz")
             else:
                 lines.append("  Readiness: in this log (no API in this process; --health-port to probe it)")
-            if ingest:
+            if ingest and amqp is not None:
+                lines.append(f"  Broker:    RabbitMQ cluster, {len(amqp.urls)} nodes, {amqp.partitions} partitions")
+            elif ingest:
                 lines.append(f"  MQTT:      {_without_password(mqtt_url)}")
             print("\n".join([*lines, "  Stop with Ctrl-C."]), flush=True)
             await stop.wait()

@@ -1,0 +1,128 @@
+"""Ingest on a replicated RabbitMQ cluster (issue 18): N worker processes on quorum-queue
+partitions with single active consumer; a worker killed, then the node holding every
+queue leader killed mid-burst. Each time: every fix stored exactly once, no fix first
+seen after a newer one of its device (``positions.late`` stays false: the pipeline never
+evaluated a fix older than one it had already evaluated for that device), one alert per
+device that entered the zone. Kept small: the whole suite must stay near 10 minutes."""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.cluster.harness import (
+    PARTITIONS,
+    ZONE_DEVICES,
+    Fleet,
+    Rabbit,
+    alerts_by_device,
+    counts_by_device,
+    register_fleet,
+    start_worker,
+    stop_workers,
+    wait_running,
+)
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _stored(database_url: str) -> int:
+    with psycopg.connect(database_url, connect_timeout=3) as conn:
+        row = conn.execute("SELECT count(*) FROM positions").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def _wait_stored(database_url: str, want: int, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    got = _stored(database_url)
+    while got < want and time.monotonic() < deadline:
+        time.sleep(0.25)
+        got = _stored(database_url)
+    return got
+
+
+def _assert_exactly_once_in_order(database_url: str, devices: list[str], per_device: int) -> None:
+    counts = counts_by_device(database_url)
+    assert counts == {d: (per_device, per_device, 0) for d in devices}, \
+        "per device (rows, distinct seq, late rows) differ from (N, N, 0)"
+    alerts = alerts_by_device(database_url)
+    assert alerts == {d: 1 for d in devices[:ZONE_DEVICES]}
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    assert row is not None and row[0] == 0
+
+
+def test_a_killed_worker_s_partitions_move_to_its_standby(rabbit: Rabbit, database_url: str, tmp_path: Path) -> None:
+    devices = rabbit.devices
+    per_device = 100
+    register_fleet(database_url, devices)
+    workers = {"wa": start_worker(rabbit, database_url, tmp_path, "wa", owned=[0, 2], first_node=0),
+               "wb": start_worker(rabbit, database_url, tmp_path, "wb", owned=[1, 3], first_node=1)}
+    fleet = None
+    try:
+        wait_running(workers, tmp_path)
+        rabbit.wait_consumers(2, timeout_s=60)  # each partition: one active, one standing by
+        active = rabbit.active_consumers()
+        assert len(active) == PARTITIONS
+        per_worker = collections.Counter(tag.rsplit("-", 1)[0] for tag in active.values())
+        victim = per_worker.most_common(1)[0][0]
+        survivor = next(n for n in workers if n != victim)
+        fleet = Fleet(rabbit, devices)
+        fleet.start(per_device, pace_s=0.01)
+        total = per_device * len(devices)
+        assert _wait_stored(database_url, total // 4, timeout_s=120) >= total // 4
+        workers[victim].kill()  # kill -9 mid-burst: its batch in flight is never acknowledged
+        workers[victim].wait(10)
+        fleet.wait_acknowledged(timeout_s=180)
+        assert _wait_stored(database_url, total, timeout_s=180) == total
+        _assert_exactly_once_in_order(database_url, devices, per_device)
+        after = rabbit.active_consumers()
+        assert {tag.rsplit("-", 1)[0] for tag in after.values()} == {survivor}
+        assert len(after) == PARTITIONS
+    finally:
+        if fleet is not None:
+            fleet.close()
+        traced = stop_workers(workers, tmp_path)
+    assert traced == [], f"tracebacks in {traced}"
+
+
+def test_node_holding_every_leader_killed_mid_burst_loses_nothing(rabbit: Rabbit, database_url: str,
+                                                                  tmp_path: Path) -> None:
+    devices = rabbit.devices
+    per_device = 150
+    register_fleet(database_url, devices)
+    leaders = {q["leader"] for q in rabbit.queues()}
+    assert len(leaders) == 1, f"the leaders are spread: {leaders}"
+    doomed = rabbit.cluster.index_of(leaders.pop())
+    # one worker on the doomed node (it must reconnect elsewhere), one on another node
+    workers = {"wc": start_worker(rabbit, database_url, tmp_path, "wc", owned=[0, 2], first_node=doomed),
+               "wd": start_worker(rabbit, database_url, tmp_path, "wd", owned=[1, 3],
+                                  first_node=(doomed + 1) % len(rabbit.cluster.nodes))}
+    fleet = None
+    try:
+        wait_running(workers, tmp_path)
+        rabbit.wait_consumers(2, timeout_s=60)
+        fleet = Fleet(rabbit, devices)
+        fleet.start(per_device, pace_s=0.01)
+        total = per_device * len(devices)
+        assert _wait_stored(database_url, total // 4, timeout_s=120) >= total // 4
+        rabbit.cluster.kill(doomed)  # kill -9 of the node holding every queue leader
+        at_kill = _stored(database_url)
+        fleet.wait_acknowledged(timeout_s=240)
+        assert _wait_stored(database_url, total, timeout_s=180) == total
+        assert at_kill < total, "the burst was over before the node died: nothing was tested"
+        assert sum(p.disconnects for p in fleet.publishers) > 0  # devices on the dead node moved
+        _assert_exactly_once_in_order(database_url, devices, per_device)
+        new_leaders = {q["leader"] for q in rabbit.queues()}
+        assert rabbit.cluster.nodes[doomed].name not in new_leaders
+        assert all(w.poll() is None for w in workers.values()), "a worker died with the node"
+    finally:
+        if fleet is not None:
+            fleet.close()
+        traced = stop_workers(workers, tmp_path)
+    assert traced == [], f"tracebacks in {traced}"
