@@ -55,6 +55,22 @@ _AMQP_ERRORS = (TimeoutError, OSError, aiormq.exceptions.AMQPError, RuntimeError
 log = logging.getLogger(__name__)
 
 
+class _NoReaderTraceback(logging.Filter):
+    """aiormq logs a lost connection ("reader exited abnormally") with its traceback at
+    WARNING; the worker logs the loss itself and reconnects, so keep the message and drop
+    the stack (a traceback in our logs means a bug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.levelno < logging.ERROR:
+            record.msg = f"{record.msg}: {record.exc_info[1]!r}"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("aiormq.connection").addFilter(_NoReaderTraceback())
+
+
 def partition_queue(p: int) -> str:
     return f"{QUEUE_PREFIX}{p}"
 

@@ -109,8 +109,14 @@ class RabbitCluster:
         self.epmd_port = free_port()
         self.cookie = secrets.token_hex(16).upper()
         if not self.nodes:
+            ports: list[int] = []
+            while len(ports) < 4 * self.size:  # distinct: free_port may hand out one port twice
+                p = free_port()
+                if p not in ports and p != self.epmd_port:
+                    ports.append(p)
             self.nodes = [RabbitNode(i, f"nz{i + 1}-{self.tag}@localhost", self.base_dir / f"node{i + 1}",
-                                     free_port(), free_port(), free_port(), free_port()) for i in range(self.size)]
+                                     ports[4 * i], ports[4 * i + 1], ports[4 * i + 2], ports[4 * i + 3])
+                          for i in range(self.size)]
 
     # --- addresses ----------------------------------------------------------------------
     def amqp_urls(self, user: str, password: str) -> list[str]:

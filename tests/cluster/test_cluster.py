@@ -28,6 +28,11 @@ from tests.cluster.harness import (
 )
 
 pytestmark = pytest.mark.timeout(600)
+_T = time.monotonic()
+
+
+def _phase(what: str) -> None:  # timings, shown with -s or on failure
+    print(f"[{time.monotonic() - _T:7.1f} s] {what}", flush=True)
 
 
 def _stored(database_url: str) -> int:
@@ -66,6 +71,7 @@ def test_a_killed_worker_s_partitions_move_to_its_standby(rabbit: Rabbit, databa
     fleet = None
     try:
         wait_running(workers, tmp_path)
+        _phase('wait_running(workers, tmp_path)')
         rabbit.wait_consumers(2, timeout_s=60)  # each partition: one active, one standing by
         active = rabbit.active_consumers()
         assert len(active) == PARTITIONS
@@ -74,13 +80,17 @@ def test_a_killed_worker_s_partitions_move_to_its_standby(rabbit: Rabbit, databa
         survivor = next(n for n in workers if n != victim)
         fleet = Fleet(rabbit, devices)
         fleet.start(per_device, pace_s=0.01)
+        _phase('fleet.start(per_device, pace_s=0.01)')
         total = per_device * len(devices)
         assert _wait_stored(database_url, total // 4, timeout_s=120) >= total // 4
         workers[victim].kill()  # kill -9 mid-burst: its batch in flight is never acknowledged
         workers[victim].wait(10)
+        _phase(f"worker killed at {_stored(database_url)} stored")
         fleet.wait_acknowledged(timeout_s=180)
+        _phase('fleet.wait_acknowledged(timeout_s=180)')
         assert _wait_stored(database_url, total, timeout_s=180) == total
         _assert_exactly_once_in_order(database_url, devices, per_device)
+        _phase('_assert_exactly_once_in_order(database_u')
         after = rabbit.active_consumers()
         assert {tag.rsplit("-", 1)[0] for tag in after.values()} == {survivor}
         assert len(after) == PARTITIONS
@@ -106,18 +116,24 @@ def test_node_holding_every_leader_killed_mid_burst_loses_nothing(rabbit: Rabbit
     fleet = None
     try:
         wait_running(workers, tmp_path)
+        _phase('wait_running(workers, tmp_path)')
         rabbit.wait_consumers(2, timeout_s=60)
+        _phase('rabbit.wait_consumers(2, timeout_s=60)')
         fleet = Fleet(rabbit, devices)
         fleet.start(per_device, pace_s=0.01)
+        _phase('fleet.start(per_device, pace_s=0.01)')
         total = per_device * len(devices)
         assert _wait_stored(database_url, total // 4, timeout_s=120) >= total // 4
         rabbit.cluster.kill(doomed)  # kill -9 of the node holding every queue leader
         at_kill = _stored(database_url)
+        _phase(f"node killed at {at_kill} stored")
         fleet.wait_acknowledged(timeout_s=240)
+        _phase('fleet.wait_acknowledged(timeout_s=240)')
         assert _wait_stored(database_url, total, timeout_s=180) == total
         assert at_kill < total, "the burst was over before the node died: nothing was tested"
         assert sum(p.disconnects for p in fleet.publishers) > 0  # devices on the dead node moved
         _assert_exactly_once_in_order(database_url, devices, per_device)
+        _phase('_assert_exactly_once_in_order(database_u')
         new_leaders = {q["leader"] for q in rabbit.queues()}
         assert rabbit.cluster.nodes[doomed].name not in new_leaders
         assert all(w.poll() is None for w in workers.values()), "a worker died with the node"
