@@ -22,7 +22,7 @@ it stores them: salted SHA-256):
   device's topic). Device ids with ``.`` are refused: RabbitMQ maps MQTT's ``/`` to ``.``,
   so a dot inside an id would make another topic.
 - ``nazorat-engine`` (and ``nazorat-engine-<worker>``): read on the partition queues
-  only, write only on ``amq.topic`` and only ``nazorat.v1.alerts.*`` (the alert outbox),
+  only, write only on ``amq.topic`` and only ``nazorat.v1.alerts.#`` (the alert outbox),
   no configure right (it declares nothing), no management tag.
 
 Residual risk, stated in deploy/rabbitmq.md: RabbitMQ 3.10 does not bind MQTT client ids
@@ -52,7 +52,7 @@ from nazorat.services.errors import AccountNameError, ServiceError
 
 _VHOST = "%2F"
 DEVICE_TOPIC_WRITE = r"^nazorat\.v1\.devices\.{username}\.(fixes|fixes\.mp|status)$"
-ENGINE_TOPIC_WRITE = r"^nazorat\.v1\.alerts\.[^.]+$"
+ENGINE_TOPIC_WRITE = r"^nazorat\.v1\.alerts\..+$"  # any subject id (a refused publish would close the channel)
 ENGINE_READ = r"^nazorat\.ingest\.[0-9]+$"
 _QUEUE_RE = re.compile(r"^nazorat\.ingest\.[0-9]+$")
 
