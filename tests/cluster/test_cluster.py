@@ -8,12 +8,15 @@ device that entered the zone. Kept small: the whole suite must stay near 10 minu
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import psycopg
 import pytest
 
+from telemetry.wire import fixes_topic
 from tests.cluster.harness import (
     PARTITIONS,
     ZONE_DEVICES,
@@ -21,6 +24,7 @@ from tests.cluster.harness import (
     Rabbit,
     alerts_by_device,
     counts_by_device,
+    one_fix,
     register_fleet,
     start_worker,
     stop_workers,
@@ -60,6 +64,25 @@ def _assert_exactly_once_in_order(database_url: str, devices: list[str], per_dev
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
     assert row is not None and row[0] == 0
+
+
+def test_a_device_cannot_publish_under_another_device_s_id(rabbit: Rabbit) -> None:
+    """The topic permission ({username} in the pattern): RabbitMQ closes the connection
+    and routes nothing."""
+    intruder, victim = rabbit.devices[1], rabbit.devices[0]
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=intruder, protocol=paho.MQTTv311)
+    c.username_pw_set(intruder, rabbit.device_passwords[intruder])
+    dropped = threading.Event()
+    c.on_disconnect = lambda *_: dropped.set()
+    c.connect("127.0.0.1", rabbit.cluster.nodes[0].mqtt_port)
+    c.loop_start()
+    try:
+        info = c.publish(fixes_topic(victim), one_fix(0, 0), qos=1)
+        assert dropped.wait(15), "the broker kept the connection of a device publishing under another id"
+        assert not info._published
+    finally:
+        c.loop_stop()
+    assert sum(q["messages"] for q in rabbit.queues()) == 0
 
 
 def test_a_killed_worker_s_partitions_move_to_its_standby(rabbit: Rabbit, database_url: str, tmp_path: Path) -> None:
