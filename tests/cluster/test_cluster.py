@@ -16,6 +16,7 @@ import paho.mqtt.client as paho
 import psycopg
 import pytest
 
+from nazorat import cli
 from telemetry.wire import fixes_topic
 from tests.cluster.harness import (
     PARTITIONS,
@@ -83,6 +84,21 @@ def test_a_device_cannot_publish_under_another_device_s_id(rabbit: Rabbit) -> No
     finally:
         c.loop_stop()
     assert sum(q["messages"] for q in rabbit.queues()) == 0
+
+
+def test_broker_provision_command_is_idempotent_and_refuses_a_new_partition_count(
+        rabbit: Rabbit, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("NAZORAT_RABBITMQ_HTTP_URLS", ",".join(rabbit.cluster.http_urls()))
+    monkeypatch.setenv("NAZORAT_RABBITMQ_ADMIN_PASSWORD", rabbit.cluster.admin_password)
+    args = ["broker", "provision", "--partitions", str(PARTITIONS), "--devices", "cd-new", *rabbit.devices[:2]]
+    assert cli.main(args) == 0
+    first = capsys.readouterr().out
+    assert [line.split("\t")[0] for line in first.splitlines()] == ["cd-new"]  # only the new account
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out == ""  # nothing new, nothing rotated
+    assert cli.main(["broker", "provision", "--partitions", str(PARTITIONS * 2)]) == 1
+    assert "partitions" in capsys.readouterr().err
+    assert cli.main(["broker", "provision", "--partitions", str(PARTITIONS), "--devices", "a.b"]) == 1
 
 
 def test_a_killed_worker_s_partitions_move_to_its_standby(rabbit: Rabbit, database_url: str, tmp_path: Path) -> None:
