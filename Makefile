@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PGLITE := .pglite
 PGLITE_STAMP := $(PGLITE)/.installed
 
-.PHONY: run test lint mutation bench-geofence bench-geofence-full broker rabbitmq pglite clean
+.PHONY: run test lint mutation bench-geofence bench-geofence-full broker rabbitmq run-cluster pglite clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -51,6 +51,10 @@ pglite:
 
 run: $(STAMP) broker
 	$(VENV)/bin/nazorat run
+
+# the same demo on a local 3-node RabbitMQ cluster of our own (deploy/rabbitmq.md)
+run-cluster: $(STAMP) rabbitmq
+	$(VENV)/bin/nazorat run --broker rabbitmq-cluster
 
 test: $(STAMP) broker rabbitmq pglite
 	$(PY) -m pytest

@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     _common(run)
     run.add_argument("--port", type=int, help="API port (env NAZORAT_API_PORT, default 8000)")
     run.add_argument("--fleet", type=int, default=20, help="simulated devices (0: none)")
+    run.add_argument("--broker", choices=("mosquitto", "rabbitmq-cluster"), default="mosquitto",
+                     help="rabbitmq-cluster: a local 3-node RabbitMQ cluster of our own (deploy/rabbitmq.md)")
 
     serve = sub.add_parser("serve", help="ingest and API against configured services")
     _common(serve)
@@ -187,7 +189,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     data_dir = Path(settings.data_dir).resolve()
     infra = stack.start_infrastructure(data_dir, args.database_url or settings.database_url,
-                                       args.mqtt_url or settings.mqtt_url)
+                                       args.mqtt_url or settings.mqtt_url, broker_kind=args.broker)
     try:
         infra.migrate(settings)  # as the owner role; the engine and the API run as the run-time role
         token = settings.api_token or stack.load_or_create_token(data_dir)
@@ -198,6 +200,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
             retention_days=settings.retention_days, demo_fleet=args.fleet, fleet_credentials=infra.device_credentials,
+            amqp=infra.amqp, fleet_mqtt_url=infra.fleet_mqtt_url,
         ))
     finally:
         infra.stop()
