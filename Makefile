@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PGLITE := .pglite
 PGLITE_STAMP := $(PGLITE)/.installed
 
-.PHONY: run test lint mutation bench-geofence bench-geofence-full broker pglite web chromium clean
+.PHONY: run test lint mutation bench-geofence bench-geofence-full broker rabbitmq run-cluster pglite web chromium clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -25,6 +25,15 @@ broker:
 	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null 2>&1 || \
 	   (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null 2>&1)) \
 	  || echo "mosquitto not available: using the embedded amqtt broker"; }
+
+# The RabbitMQ cluster tier (tests/cluster/) starts a 3-node cluster of its own from the
+# distribution's rabbitmq-server (never the system service's node or ports); installed
+# when we are root and it is missing, else the tier is skipped with the reason.
+rabbitmq:
+	@test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q rabbitmq-server >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rabbitmq-server >/dev/null 2>&1)) \
+	  || echo "rabbitmq-server not available: the cluster tier will be skipped"; }
 
 # The TimescaleDB test tier: PostgreSQL 17 + TimescaleDB 2.23 built for WASM (PGlite),
 # served over TCP by tests/telemetry/timescale/server.mjs. Installed into .pglite/ when
@@ -63,7 +72,11 @@ chromium:
 run: $(STAMP) broker web
 	$(VENV)/bin/nazorat run
 
-test: $(STAMP) broker pglite web chromium
+# the same demo on a local 3-node RabbitMQ cluster of our own (deploy/rabbitmq.md)
+run-cluster: $(STAMP) rabbitmq
+	$(VENV)/bin/nazorat run --broker rabbitmq-cluster
+
+test: $(STAMP) broker rabbitmq pglite web chromium
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -176,7 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", type=Path)
     p.add_argument("--rate", type=float, default=20_000.0, help="offered load, fixes per second")
+    p.add_argument("--broker", choices=("mosquitto", "rabbitmq-cluster"), default="mosquitto",
+                   help="rabbitmq-cluster: a 3-node RabbitMQ cluster of its own (benchmarks/ingest_cluster.py)")
+    p.add_argument("--workers", default="1,2,4", help="rabbitmq-cluster: the worker counts to run")
     a = p.parse_args(argv)
+    if a.broker == "rabbitmq-cluster":
+        from benchmarks import ingest_cluster
+
+        return ingest_cluster.main(quick=a.quick, json_path=a.json, rate=a.rate, workers=a.workers)
     result = run(15.0 if a.quick else 60.0, a.rate)
     text = json.dumps(result, indent=2)
     print(text)

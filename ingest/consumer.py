@@ -201,6 +201,10 @@ class MqttConsumer:
             if m.qos > 0:
                 client.ack(m.mid, m.qos)
 
+    async def ack_batch(self, messages: list[Received]) -> None:
+        """Send the PUBACKs of a committed batch (the consumers' common, awaitable form)."""
+        self.ack(messages)
+
     async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         await self._client.publish(topic, payload, qos=qos)
 

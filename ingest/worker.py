@@ -2,8 +2,17 @@
 
 What it handles itself and what it leaves to its supervisor:
 
-- ``aiomqtt.MqttError`` (connection lost, refused): reconnect with jittered exponential
-  backoff, inside ``run``.
+- ``aiomqtt.MqttError`` or, on the RabbitMQ backend, ``BrokerConnectionError``
+  (connection lost, refused): reconnect with jittered exponential backoff, inside ``run``;
+  the batch not yet committed is dropped (the broker redelivers it).
+
+Two backends behind one consumer contract (``messages``, ``ack_batch``, ``publish``):
+``ingest.consumer.MqttConsumer`` (Mosquitto, the default) and, for an ``amqp://`` URL list,
+``ingest.amqp.AmqpConsumer`` (a RabbitMQ cluster: partitions as quorum queues with single
+active consumer; each reconnect goes to the next node in the list). On the RabbitMQ
+backend a partition can move between workers (a worker or its node died), so the
+pipeline's in-memory state is reloaded from the database after each reconnect and before
+a batch holding redelivered messages: the previous owner may have committed some of them.
 - The pipeline's ``StorageError`` (database down or refusing a write): retry the same
   batch with backoff; nothing is acknowledged until it is committed.
 - Anything else (a bug, a fix that makes a step raise, a broken callback) propagates out of
@@ -38,7 +47,9 @@ from typing import Any
 
 import aiomqtt
 
-from ingest.consumer import MqttConsumer, Received
+from ingest.amqp import AmqpConsumer, AmqpOptions, parse_amqp_urls
+from ingest.consumer import MqttConsumer
+from ingest.errors import BrokerConnectionError
 from telemetry import health as hp
 from telemetry import metrics, owntracks
 from telemetry.errors import StorageError
@@ -48,6 +59,11 @@ from telemetry.pipeline import BatchOutcome, Pipeline
 from telemetry.wire import FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION
 
 _OUTBOX_BATCH = 200
+_CONNECTION_ERRORS = (aiomqtt.MqttError, BrokerConnectionError)
+# how long a takeover waits before reloading state, so that a commit the previous owner of
+# the partition had in flight when its connection died is finished (or rolled back)
+_TAKEOVER_GRACE_S = 0.5
+Consumer = MqttConsumer | AmqpConsumer
 log = logging.getLogger(__name__)
 
 
@@ -66,8 +82,13 @@ class IngestWorker:
         silence_check_s: float = 30.0,
         retention_days: int | None = None,
         health: Health | None = None,
+        amqp: AmqpOptions | None = None,
     ) -> None:
         self._url = mqtt_url
+        if amqp is None and mqtt_url.startswith(("amqp://", "amqps://")):
+            amqp = AmqpOptions(parse_amqp_urls(mqtt_url))
+        self._amqp = amqp
+        self._attempt = -1  # AMQP: connection attempts so far (each goes to the next node)
         self._pipeline = pipeline
         self._client_id = client_id
         self._shared_group = shared_group
@@ -81,7 +102,7 @@ class IngestWorker:
         self.connected = asyncio.Event()
         self.health = health or Health()
         # progress, read by the probes (monotonic times)
-        self._consumer: MqttConsumer | None = None
+        self._consumer: Consumer | None = None
         self._held = 0  # messages taken from the client's queue and not yet acknowledged
         self._backlog_since: float | None = None
         self._last_batch: float | None = None
@@ -119,7 +140,7 @@ class IngestWorker:
             loop_age_s=now - self._last_turn, loop_interval_s=self._silence_check_s,
             stall_after_s=self.health.stall_after_s)
 
-    def _set_connected(self, consumer: MqttConsumer | None, detail: str) -> None:
+    def _set_connected(self, consumer: Consumer | None, detail: str) -> None:
         self._consumer = consumer
         self._broker_detail = detail
         if consumer is None:
@@ -139,22 +160,20 @@ class IngestWorker:
         try:
             while not stop.is_set():
                 try:
-                    consumer = MqttConsumer(
-                        self._url, client_id=self._client_id,
-                        topics=[FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION,
-                                *owntracks.SUBSCRIPTIONS],
-                        shared_group=self._shared_group, protocol=self._protocol,
-                        receive_maximum=max(4 * self._max_messages, 100),
-                    )
+                    consumer = self._new_consumer()
                     async with consumer:
-                        self._set_connected(consumer, "connected")
+                        if isinstance(consumer, AmqpConsumer):
+                            # partitions may have moved while we were away: reload committed state
+                            await asyncio.to_thread(self._pipeline.close)
+                        self._set_connected(consumer, "connected" + (f" to {_without_password(consumer.node_url)}"
+                                                                     if isinstance(consumer, AmqpConsumer) else ""))
                         backoff = 0.2
                         await self._consume(consumer, stop)
-                except aiomqtt.MqttError as exc:
+                except _CONNECTION_ERRORS as exc:
                     self._set_connected(None, f"disconnected: {type(exc).__name__}")
                     if stop.is_set():
                         break
-                    log.warning("MQTT connection lost (%s); reconnecting in %.1fs", exc, backoff)
+                    log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, backoff)
                     await _sleep_or_stop(stop, backoff * random.uniform(0.5, 1.5))
                     self._last_turn = time.monotonic()
                     backoff = min(backoff * 2, 10.0)
@@ -168,7 +187,19 @@ class IngestWorker:
             if self._consumer is not None or self.connected.is_set():
                 self._set_connected(None, "stopped")
 
-    async def _drain_outbox(self, consumer: MqttConsumer) -> None:
+    def _new_consumer(self) -> Consumer:
+        if self._amqp is not None:
+            self._attempt += 1
+            return AmqpConsumer(self._amqp, prefetch=max(2 * self._max_messages, 100), start=self._attempt,
+                                consumer_tag=self._client_id)
+        return MqttConsumer(
+            self._url, client_id=self._client_id,
+            topics=[FIXES_SUBSCRIPTION, MSGPACK_SUBSCRIPTION, STATUS_SUBSCRIPTION, *owntracks.SUBSCRIPTIONS],
+            shared_group=self._shared_group, protocol=self._protocol,
+            receive_maximum=max(4 * self._max_messages, 100),
+        )
+
+    async def _drain_outbox(self, consumer: Consumer) -> None:
         """Publish the alert outbox's pending rows (oldest first, QoS 1) and mark those the
         broker accepted; on a broker error the rest stay pending for the next drain (after
         the next batch, on reconnect, or at the periodic check)."""
@@ -178,9 +209,9 @@ class IngestWorker:
             for row in rows:
                 try:
                     await consumer.publish(row["topic"], json.dumps(row["payload"]).encode(), qos=1)
-                except aiomqtt.MqttError as exc:
+                except _CONNECTION_ERRORS as exc:
                     metrics.TASK_FAILURES.labels("outbox").inc()
-                    log.warning("could not publish alert %s to MQTT (%s); it stays in the outbox", row["alert_id"], exc)
+                    log.warning("could not publish alert %s to the broker (%s); it stays in the outbox", row["alert_id"], exc)
                     await asyncio.to_thread(self._pipeline.outbox_done, sent, (row["id"], str(exc)))
                     return
                 sent.append(row["id"])
@@ -188,7 +219,7 @@ class IngestWorker:
             if len(rows) < _OUTBOX_BATCH:
                 return
 
-    async def _push_regions(self, consumer: MqttConsumer, bound: dict[tuple[str, str], str]) -> None:
+    async def _push_regions(self, consumer: Consumer, bound: dict[tuple[str, str], str]) -> None:
         """Send ``setWaypoints`` to the OwnTracks phones heard in a batch whose binding allows
         it, when the zones they may show differ from what this worker last sent them (so
         once after a start, then on a change). QoS 1, not retained."""
@@ -200,10 +231,10 @@ class IngestWorker:
             await consumer.publish(owntracks.cmd_topic(user, device), json.dumps(cmd).encode(), qos=1)
             self._sent_regions[(user, device)] = digest
 
-    async def _consume(self, consumer: MqttConsumer, stop: asyncio.Event) -> None:
+    async def _consume(self, consumer: Consumer, stop: asyncio.Event) -> None:
         # what could not be published while the broker was away goes first
         await self._job("outbox", lambda: self._drain_outbox(consumer))
-        pending: list[Received] = []
+        pending: list[Any] = []
         deadline = 0.0
         next_check = time.monotonic() + self._silence_check_s
         stop_task: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
@@ -212,8 +243,9 @@ class IngestWorker:
                 now = time.monotonic()
                 self._last_turn = now
                 wake = deadline if pending else next_check
+                # raises MqttError / BrokerConnectionError on disconnect
                 got = await consumer.take(self._max_messages - len(pending), max(0.0, min(wake, next_check) - now),
-                                          stop_task)  # raises MqttError on disconnect
+                                          stop_task)
                 now = time.monotonic()
                 self._last_turn = now
                 if got:
@@ -276,9 +308,14 @@ class IngestWorker:
         kind = type(cause).__name__ if cause is not None else type(exc).__name__
         self.health.failing(hp.DATABASE, f"{kind}" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""))
 
-    async def _flush(self, consumer: MqttConsumer, messages: list[Received], stop: asyncio.Event) -> bool:
+    async def _flush(self, consumer: Consumer, messages: list[Any], stop: asyncio.Event) -> bool:
         """Store one batch, then ack it. False: ``stop`` came while the database was
         failing, and the batch is left unacknowledged."""
+        if any(getattr(m, "redelivered", False) for m in messages):
+            # a takeover (or our own redelivery): the previous owner may have committed part
+            # of this; let its commit settle, then evaluate from the committed state
+            await _sleep_or_stop(stop, _TAKEOVER_GRACE_S)
+            await asyncio.to_thread(self._pipeline.close)
         inbound = [InboundMessage(m.topic, m.payload, m.received_ms) for m in messages]
         # a full batch, or one with more behind it, may hold messages that waited in the broker
         live = len(messages) < self._max_messages and consumer.queued == 0
@@ -295,7 +332,7 @@ class IngestWorker:
                     return False
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
-        consumer.ack(messages)
+        await consumer.ack_batch(messages)
         self._last_batch = time.monotonic()
         metrics.INGEST_LAST_BATCH.set(time.time())
         self.health.ok(hp.DATABASE, "batch committed")
@@ -315,6 +352,13 @@ class IngestWorker:
                                 zone_ids=sorted(errors))
         else:
             self.health.ok(hp.ZONES, "every zone compiled", critical=False, zone_ids=[])
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    return f"{u.scheme}://{u.username + '@' if u.username else ''}{u.hostname}:{u.port}"
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

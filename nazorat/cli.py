@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     _common(run)
     run.add_argument("--port", type=int, help="API port (env NAZORAT_API_PORT, default 8000)")
     run.add_argument("--fleet", type=int, default=20, help="simulated devices (0: none)")
+    run.add_argument("--broker", choices=("mosquitto", "rabbitmq-cluster"), default="mosquitto",
+                     help="rabbitmq-cluster: a local 3-node RabbitMQ cluster of our own (deploy/rabbitmq.md)")
 
     serve = sub.add_parser("serve", help="ingest and API against configured services")
     _common(serve)
@@ -93,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     cred.add_argument("--engine", action="store_true",
                       help="the names are engine service accounts (nazorat-engine, nazorat-engine-<worker>), not devices")
 
+    from nazorat import broker_cli
+
+    broker_cli.add_parser(sub)
+
     users = sub.add_parser("users", help="officers' accounts")
     userss = users.add_subparsers(dest="users_command", required=True)
     uadd = userss.add_parser("add", help="create an account (password from a prompt, or stdin when not a terminal)")
@@ -139,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         return _verify(args, settings)
     if args.command == "devices":
         return _credentials(args, settings)
+    if args.command == "broker":
+        return broker_cli.run(args, settings)
     if args.command == "zones":
         token = args.token or settings.api_token
         req = urllib.request.Request(args.api_url.rstrip("/") + "/zones/import", data=args.file.read_bytes(),
@@ -183,7 +191,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     data_dir = Path(settings.data_dir).resolve()
     infra = stack.start_infrastructure(data_dir, args.database_url or settings.database_url,
-                                       args.mqtt_url or settings.mqtt_url)
+                                       args.mqtt_url or settings.mqtt_url, broker_kind=args.broker)
     try:
         infra.migrate(settings)  # as the owner role; the engine and the API run as the run-time role
         token = settings.api_token or stack.load_or_create_token(data_dir)
@@ -195,6 +203,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
             retention_days=settings.retention_days, demo_fleet=args.fleet, fleet_credentials=infra.device_credentials,
             http_port=settings.http_port or 5055, webhook_backoff_s=settings.webhook_backoff_s,
+            amqp=infra.amqp, fleet_mqtt_url=infra.fleet_mqtt_url,
         ))
     finally:
         infra.stop()
@@ -207,8 +216,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     database_url = args.database_url or settings.database_url
     mqtt_url = args.mqtt_url or settings.mqtt_url
+    if settings.broker == "rabbitmq":
+        mqtt_url = settings.amqp_urls
     if not database_url or not mqtt_url:
-        print("serve needs a database URL and an MQTT URL", file=sys.stderr)
+        print("serve needs a database URL and an MQTT URL (NAZORAT_BROKER=rabbitmq: NAZORAT_AMQP_URLS)",
+              file=sys.stderr)
         return 2
     stack.migrate(database_url, settings)
     return _until_stopped(stack.serve(
@@ -220,7 +232,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
         retention_days=settings.retention_days, health_port=args.health_port,
         http_port=args.http_port or settings.http_port, webhook_backoff_s=settings.webhook_backoff_s,
+        amqp=_amqp_options(mqtt_url, settings),
     ))
+
+
+def _amqp_options(url: str, settings: Settings) -> Any:
+    """The RabbitMQ backend's options when ``url`` is an amqp:// URL list (else None)."""
+    if not url.startswith(("amqp://", "amqps://")):
+        return None
+    from ingest.amqp import AmqpOptions, parse_amqp_urls
+
+    owned = tuple(int(p) for p in settings.amqp_owned.split(",") if p.strip()) if settings.amqp_owned else None
+    return AmqpOptions(parse_amqp_urls(url), partitions=settings.amqp_partitions, owned=owned,
+                       standby_delay_s=settings.amqp_standby_delay_s)
 
 
 def _until_stopped(main: Coroutine[Any, Any, None]) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import uvicorn
@@ -22,6 +23,7 @@ from api import create_app
 from api.auth import AuthConfig
 from geofence import warm_up
 from ingest import HttpIngest, IngestWorker, WebhookDispatcher
+from ingest.amqp import AmqpOptions
 from nazorat import demo
 from nazorat.errors import StartupError
 from nazorat.probes import serve_probes
@@ -59,6 +61,11 @@ class Infrastructure:
     broker: MosquittoBroker | AmqttBroker | None = None
     credentials: CredentialStore | None = None  # set when our Mosquitto enforces per-device auth
     migration_url: str | None = None
+    # `nazorat run --broker rabbitmq-cluster`: our local 3-node cluster (deploy/rabbitmq.md)
+    rabbit: Any = None  # nazorat.services.rabbitmq.RabbitCluster
+    rabbit_admin: Any = None  # nazorat.services.rabbit_provision.RabbitAdmin
+    amqp: AmqpOptions | None = None
+    fleet_mqtt_url: str | None = None  # where devices publish, when not the engine's broker URL
 
     def migrate(self, settings: Settings | None = None) -> list[str]:
         """Apply pending migrations as the owner; on our PostgreSQL, re-grant the run-time role."""
@@ -71,6 +78,11 @@ class Infrastructure:
 
     def device_credentials(self, device_ids: list[str]) -> dict[str, str] | None:
         """Passwords for these devices on our broker (None: the broker is anonymous)."""
+        if self.rabbit_admin is not None and self.amqp is not None:
+            from nazorat.services.rabbit_provision import provision
+
+            return provision(self.rabbit_admin, partitions=self.amqp.partitions, devices=device_ids,
+                             engine_accounts=(), rotate=True).passwords
         if self.credentials is None or not isinstance(self.broker, MosquittoBroker):
             return None
         out = self.credentials.add_devices(device_ids)
@@ -78,14 +90,18 @@ class Infrastructure:
         return out
 
     def stop(self) -> None:
+        if self.rabbit is not None:
+            self.rabbit.stop()
         if self.broker is not None:
             self.broker.stop()
         if self.postgres is not None:
             self.postgres.stop()
 
 
-def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str | None) -> Infrastructure:
-    """Use the configured services, or start an embedded PostgreSQL and a broker."""
+def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str | None,
+                         broker_kind: str = "mosquitto") -> Infrastructure:
+    """Use the configured services, or start an embedded PostgreSQL and a broker
+    (``broker_kind="rabbitmq-cluster"``: a local 3-node RabbitMQ cluster, provisioned)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     pg = None
     migration_url = None
@@ -103,6 +119,14 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
     broker: MosquittoBroker | AmqttBroker | None = None
     store = None
     protocol = 5
+    if mqtt_url is None and broker_kind == "rabbitmq-cluster":
+        try:
+            return _with_rabbit_cluster(data_dir, Infrastructure(database_url, "", protocol, pg,
+                                                                 migration_url=migration_url))
+        except BaseException:
+            if pg is not None:
+                pg.stop()
+            raise
     if mqtt_url is None:
         try:
             if MosquittoBroker.available():
@@ -125,6 +149,29 @@ def start_infrastructure(data_dir: Path, database_url: str | None, mqtt_url: str
             raise
         log.info("started %s broker at mqtt://%s:%d", type(broker).__name__, broker.host, broker.port)
     return Infrastructure(database_url, mqtt_url, protocol, pg, broker, store, migration_url=migration_url)
+
+
+def _with_rabbit_cluster(data_dir: Path, infra: Infrastructure) -> Infrastructure:
+    from nazorat.services.rabbit_provision import RabbitAdmin, provision
+    from nazorat.services.rabbitmq import ADMIN_USER, RabbitCluster
+
+    cluster = RabbitCluster(data_dir / "rabbitmq-cluster")
+    log.info("starting a local 3-node RabbitMQ cluster in %s (about a minute)", cluster.base_dir)
+    cluster.start()
+    try:
+        admin = RabbitAdmin(cluster.http_urls(), ADMIN_USER, cluster.admin_password)
+        engine_pw = provision(admin, partitions=4, rotate=True).passwords["nazorat-engine"]
+    except BaseException:
+        cluster.stop()
+        raise
+    infra.rabbit, infra.rabbit_admin = cluster, admin
+    urls = cluster.amqp_urls("nazorat-engine", engine_pw)
+    infra.mqtt_url = ",".join(urls)
+    infra.amqp = AmqpOptions(urls, partitions=4)
+    infra.fleet_mqtt_url = f"mqtt://{cluster.host}:{cluster.nodes[0].mqtt_port}"
+    log.info("RabbitMQ cluster up: MQTT on ports %s, management API %s (admin %s, password in this process only)",
+             ", ".join(str(n.mqtt_port) for n in cluster.nodes), cluster.http_urls()[0], ADMIN_USER)
+    return infra
 
 
 def load_or_create_token(data_dir: Path) -> str:
@@ -159,7 +206,7 @@ async def serve(
     auth_config: AuthConfig | None = None, demo_accounts: Path | None = None,
     health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
     silence_check_s: float = 30.0, health_port: int | None = None, http_port: int | None = None,
-    webhook_backoff_s: float = 2.0,
+    webhook_backoff_s: float = 2.0, amqp: AmqpOptions | None = None, fleet_mqtt_url: str | None = None,
 ) -> None:
     """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``), every task owned by one
     ``Supervisor`` (the policy per task is in ``nazorat.supervisor``). Returns after a
@@ -201,7 +248,7 @@ async def serve(
                                       shared_group=shared_group, protocol=mqtt_protocol,
                                       batch_max_messages=batch_max_messages, batch_max_ms=batch_max_ms,
                                       retention_days=retention_days, silence_check_s=silence_check_s,
-                                      health=health)
+                                      health=health, amqp=amqp)
                 supervisor.start(TaskSpec("ingest", partial(worker.run, stop), Policy.RESTART))
             if ingest:
                 dispatcher = WebhookDispatcher(database_url=database_url, backoff_base_s=webhook_backoff_s)
@@ -231,7 +278,8 @@ async def serve(
                 print(await asyncio.to_thread(demo.ensure_accounts, api_url, api_token, demo_accounts), flush=True)
             if demo_fleet and api:
                 supervisor.start(TaskSpec(
-                    "fleet", partial(_demo_fleet, api_url, api_token, mqtt_url, demo_fleet, stop, fleet_credentials),
+                    "fleet", partial(_demo_fleet, api_url, api_token, fleet_mqtt_url or mqtt_url, demo_fleet, stop,
+                                     fleet_credentials),
                     Policy.RESTART, critical=False))
             lines = ["Nazorat is running."]
             if api:
@@ -243,7 +291,9 @@ async def serve(
                 lines.append(f"  Readiness: http://{host}:{health_port}/readyz")
             else:
                 lines.append("  Readiness: in this log (no API in this process; --health-port to probe it)")
-            if ingest:
+            if ingest and amqp is not None:
+                lines.append(f"  Broker:    RabbitMQ cluster, {len(amqp.urls)} nodes, {amqp.partitions} partitions")
+            elif ingest:
                 lines.append(f"  MQTT:      {_without_password(mqtt_url)}")
             if ingest and http_port is not None:
                 lines.append(f"  HTTP in:   http://{host}:{http_port} (OsmAnd / Traccar Client, OwnTracks)")

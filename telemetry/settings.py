@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -25,6 +26,15 @@ class Settings(BaseSettings):
     batch_max_messages: int = Field(500, ge=1, le=50_000)
     batch_max_ms: int = Field(20, ge=1, le=10_000)
     mqtt_client_id: str = "nazorat-ingest"
+    # the ingest backend: Mosquitto (mqtt_url) or a RabbitMQ cluster (amqp_urls, comma-separated,
+    # one per node; partitions as `nazorat broker provision` declared them; deploy/rabbitmq.md)
+    broker: Literal["mosquitto", "rabbitmq"] = "mosquitto"
+    amqp_urls: str | None = None
+    amqp_partitions: int = Field(4, ge=1, le=1024)
+    amqp_owned: str | None = None  # the partitions this worker is active on, e.g. "0,2" (default: all)
+    amqp_standby_delay_s: float = Field(5.0, ge=0, le=600)
+    rabbitmq_http_urls: str | None = None  # management API, for `nazorat broker provision`
+    rabbitmq_admin_user: str = "nazorat-admin"
     mqtt_shared_group: str | None = None
     data_dir: str = ".nazorat"
     # keep fixes and status reports this long (evidence behind alerts is always kept)
