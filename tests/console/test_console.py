@@ -270,7 +270,7 @@ def test_an_appellant_contests_at_phone_width_and_officers_decide_it(world: Worl
     assert appeal["due_on"] in entry.inner_text()
     sup.wait_for_selector("#overdue-list li.empty:has-text('Nothing overdue')")
     entry.click()
-    sup.wait_for_selector(f'#appeal-map[data-loaded="{appeal["id"]}"]')
+    sup.wait_for_selector(f'#appeals-pane[data-selected="{appeal["id"]}"]')
     sup.fill("#reviewer-form [name=reviewer_id]", str(world.officer_id))
     sup.click("#reviewer-form button[type=submit]")
     sup.wait_for_selector(f'#appeal-list li[data-id="{appeal["id"]}"][data-state="under_review"]')
@@ -280,7 +280,8 @@ def test_an_appellant_contests_at_phone_width_and_officers_decide_it(world: Worl
     complaint = sup.locator("#appeal-list li[data-id]").filter(has_text="Complaint")
     complaint_id = int(complaint.get_attribute("data-id"))
     complaint.click()
-    sup.wait_for_selector(f'#appeal-map[data-loaded="{complaint_id}"]')
+    sup.wait_for_selector(f'#appeals-pane[data-selected="{complaint_id}"]')
+    assert sup.locator("#appeal-map").is_hidden()  # a general appeal has no evidence bundle
     sup.click("#extend-form button[type=submit]")  # no reason: refused in the form
     assert sup.locator("#appeal-error").inner_text() == "A reasoned text is required."
     sup.fill("#extend-form [name=reason]", "The device maker's report on the strap is awaited.")
@@ -292,7 +293,7 @@ def test_an_appellant_contests_at_phone_width_and_officers_decide_it(world: Worl
     ofc = page_factory(viewport={"width": 1400, "height": 1000})
     sign_in(ofc, proxy.url, "ofc")
     ofc.locator(f'#appeal-list li[data-id="{appeal["id"]}"]').click()
-    ofc.wait_for_selector(f'#appeal-map[data-loaded="{appeal["id"]}"]')
+    ofc.wait_for_selector(f'#appeals-pane[data-selected="{appeal["id"]}"]')
     assert ofc.locator("#appeal-evidence li.alert-fix").count() == 1
     assert ofc.locator("#appeal-map path.leaflet-interactive").count() >= 2  # the zone and the alert's fix
     assert "I was at the hospital" in ofc.locator("#appeal-detail").inner_text()

@@ -62,7 +62,7 @@ export class AppealsQueue {
     } catch (e) { err.textContent = problemText(e); }
   }
 
-  renderList(list, rows, empty = t("no_alerts")) {
+  renderList(list, rows, empty = t("no_appeals_queue")) {
     list.replaceChildren();
     if (!rows.length) list.innerHTML = `<li class="empty">${escapeHtml(empty)}</li>`;
     for (const a of rows) {
@@ -90,9 +90,10 @@ export class AppealsQueue {
     $("#appeal-error").textContent = "";
     try {
       const a = await call(`/appeals/${id}`, { query: { lang: this.lang() } });
+      const bundle = a.track === "contest" ? await call(`/appeals/${id}/evidence`) : null;
+      if (this.selected !== id) return; // another appeal was chosen meanwhile
       this.appeals.set(id, { ...this.appeals.get(id), ...a });
       this.renderDetail(a);
-      const bundle = a.track === "contest" ? await call(`/appeals/${id}/evidence`) : null;
       this.showEvidence(a, bundle);
     } catch (e) { $("#appeal-error").textContent = problemText(e); }
   }
@@ -128,6 +129,7 @@ export class AppealsQueue {
   }
 
   showEvidence(a, bundle) {
+    $("#appeal-map").hidden = !bundle; // a general appeal has no evidence bundle
     this.map ??= new MonitorMap($("#appeal-map"), this.tiles);
     const features = bundle?.features || [];
     const zones = features.filter((f) => f.properties?.kind === "zone").map((f) => ({
@@ -144,7 +146,7 @@ export class AppealsQueue {
       <ul>${fixes.map((f) => `<li${f.properties.role === "alert_fix" ? ' class="alert-fix"' : ""}>
         ${escapeHtml(formatIn(f.properties.device_time, tz))} ±${escapeHtml(f.properties.accuracy_m ?? "?")} m
         ${escapeHtml(f.properties.source ?? "")}</li>`).join("")}</ul>` : "";
-    $("#appeal-map").dataset.loaded = String(a.id);
+    $("#appeals-pane").dataset.selected = String(a.id);
   }
 
   async assign(reviewerId) {

@@ -48,7 +48,7 @@ const en = {
   steps: "Steps", decided_late: "decided late", only_reviewer: "Only the assigned reviewer decides.",
   decision_upheld: "upheld", decision_rejected: "rejected", decision_answered: "answered", refresh: "Refresh",
   extend_reason: "Reason for the extension", extend_until: "New last day (optional)", extend: "Extend once",
-  needs_study: "Needs further study",
+  needs_study: "Needs further study", no_appeals_queue: "No appeals.",
 };
 
 const uz = {
@@ -102,7 +102,7 @@ const uz = {
   steps: "Bosqichlar", decided_late: "kech hal qilingan", only_reviewer: "Faqat tayinlangan ko‘rib chiquvchi qaror qabul qiladi.",
   decision_upheld: "qanoatlantirildi", decision_rejected: "rad etildi", decision_answered: "javob berildi", refresh: "Yangilash",
   extend_reason: "Muddatni uzaytirish sababi", extend_until: "Yangi oxirgi kun (ixtiyoriy)", extend: "Bir marta uzaytirish",
-  needs_study: "Qo‘shimcha o‘rganish talab etiladi",
+  needs_study: "Qo‘shimcha o‘rganish talab etiladi", no_appeals_queue: "Murojaatlar yo‘q.",
 };
 
 const dictionaries = { en, uz };
