@@ -1,7 +1,8 @@
 """The officers' console and the appellants' page in a real browser (Debian's chromium)
 against the real stack: a fix published over MQTT becomes an alert the officer sees live,
 acknowledges and resolves; the feed loses nothing across a cut connection; a zone drawn
-on the map is saved and evaluated; the appellant's page works at 360 px. Screenshots go
+on the map is saved and evaluated; an appellant files a contest at 360 px and officers
+decide it in the appeals queue. Screenshots go
 to test-artifacts/console/ (printed); no request leaves 127.0.0.1 (page_factory)."""
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def test_officer_sees_a_live_alert_acknowledges_and_resolves_it(world: World, pr
     legend = page.locator(".legend").inner_text()
     assert "Inclusion zone" in legend and "1 zones hidden for your role" in legend  # the victim's zone is masked
     assert page.locator("#map path.leaflet-interactive").count() >= 8  # zones, track, accuracy circles, evidence
+    assert page.locator("#map path.track-stretch").count() == 1  # from GET /subjects/{id}/track
     page.screenshot(path=str(ARTIFACTS / "console-officer-track-zones.png"), full_page=True)
 
     page.click("#ack-form button")
@@ -213,25 +215,119 @@ def test_a_zone_drawn_on_the_map_is_saved_and_evaluated(world: World, proxy: Cut
     assert page.js_errors == []
 
 
-def test_the_appellant_page_at_phone_width(world: World, proxy: CutProxy, page_factory: Any) -> None:
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)  # recognised by its first bytes, as the API does
+
+
+def test_an_appellant_contests_at_phone_width_and_officers_decide_it(world: World, proxy: CutProxy,
+                                                                     page_factory: Any) -> None:
     world.publish("s-app-dev", *VICTIM, world.t0 + 40 * 60_000)
     alert = wait_for(lambda: world.alerts("s-app"), lambda a: len(a) == 1)[0]
-    with world.api() as c:
+    with world.api() as c:  # resolved by the admin: the officer may review it
         assert c.post(f"/alerts/{alert['id']}/resolve", json={"outcome": "confirmed_violation",
                                                                 "note": "confirmed"}).status_code == 200
-    page = page_factory(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
-    sign_in(page, proxy.url, "app", path="/console/appeal.html")
-    page.wait_for_selector(f'.alert-card[data-id="{alert["id"]}"]')
-    card = page.locator(".alert-card").inner_text()
-    assert "exclusion zone entered" in card and "confirmed violation" in card
-    assert "69.2" not in page.content()  # no coordinates on the page
-    # the appeals routes are not on this server (GET /appeals is 404): the forms stay hidden
-    assert page.locator("#appeals-closed").is_visible() and not page.locator(".contest").first.is_visible()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the phone
-    page.screenshot(path=str(ARTIFACTS / "appellant-360px.png"), full_page=True)
-    page.select_option("#lang", "uz")
-    assert "Men haqimdagi ogohlantirishlar" in page.locator("#app h2").inner_text()
-    assert page.js_errors == []
+    # the appellant, on a phone: the contestable alert, no coordinates; a contest with a file
+    phone = page_factory(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    sign_in(phone, proxy.url, "app", path="/console/appeal.html")
+    card = phone.locator(f'.alert-card[data-id="{alert["id"]}"]')
+    card.wait_for()
+    assert "exclusion zone entered" in card.inner_text() and "confirmed violation" in card.inner_text()
+    assert "69.2" not in phone.content()  # no coordinates on the page
+    assert phone.locator("#appeals-closed").is_hidden()
+    card.locator(".contest summary").click()
+    assert "at most 5 MiB" in card.locator(".hint").inner_text()  # the upload limits are stated
+    card.locator("textarea").fill("I was at the hospital with my mother; the paper is attached.")
+    card.locator("input[type=file]").set_input_files(files=[{"name": "discharge.png", "mimeType": "image/png",
+                                                             "buffer": PNG}])
+    card.locator("button[type=submit]").click()
+    mine = phone.locator(".appeal-card[data-state=submitted]")
+    mine.wait_for()
+    with world.api() as c:
+        appeal = next(a for a in c.get("/appeals", params={"track": "contest"}).json() if a["alert_id"] == alert["id"])
+    assert mine.get_attribute("data-id") == str(appeal["id"])
+    received = f"Your appeal has been received. It will be decided by {appeal['due_on']}."
+    assert mine.locator(".status-text").inner_text() == received
+    assert mine.locator(".due").inner_text() == appeal["due_on"]
+    phone.wait_for_selector(".appeal-card .files li:has-text('discharge.png')")
+    assert phone.locator(f'.alert-card[data-id="{alert["id"]}"] .contest-open').is_visible()  # one open contest
+    # a general appeal whose file the API refuses (not PDF, JPEG or PNG): the appeal is filed, the refusal shown
+    general = phone.locator("#general-appeal form")
+    general.locator("[name=kind]").select_option("complaint")
+    general.locator("textarea").fill("The strap hurts my ankle.")
+    general.locator("input[type=file]").set_input_files(files=[{"name": "note.txt", "mimeType": "text/plain",
+                                                                "buffer": b"just text"}])
+    general.locator("button[type=submit]").click()
+    phone.wait_for_selector("#general-appeal .error:has-text('the file was refused')")
+    phone.wait_for_selector(".appeal-card[data-state=submitted] h3:has-text('Complaint')")
+    assert phone.locator(".appeal-card").count() == 2
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the phone
+    phone.screenshot(path=str(ARTIFACTS / "appellant-360px-filed.png"), full_page=True)
+
+    # the supervisor: the queue with the deadline, nothing overdue; assigns the officer as reviewer
+    sup = page_factory(viewport={"width": 1400, "height": 1000})
+    sign_in(sup, proxy.url, "sup")
+    entry = sup.locator(f'#appeal-list li[data-id="{appeal["id"]}"]')
+    entry.wait_for()
+    assert appeal["due_on"] in entry.inner_text()
+    sup.wait_for_selector("#overdue-list li.empty:has-text('Nothing overdue')")
+    entry.click()
+    sup.wait_for_selector(f'#appeals-pane[data-selected="{appeal["id"]}"]')
+    sup.fill("#reviewer-form [name=reviewer_id]", str(world.officer_id))
+    sup.click("#reviewer-form button[type=submit]")
+    sup.wait_for_selector(f'#appeal-list li[data-id="{appeal["id"]}"][data-state="under_review"]')
+    assert sup.locator("#decide-form").is_hidden()  # only the assigned reviewer decides
+    # the complaint's term extended once, with the reason (ZRU-445); a contest offers no extension
+    assert sup.locator("#extend-form").is_hidden()
+    complaint = sup.locator("#appeal-list li[data-id]").filter(has_text="Complaint")
+    complaint_id = int(complaint.get_attribute("data-id"))
+    complaint.click()
+    sup.wait_for_selector(f'#appeals-pane[data-selected="{complaint_id}"]')
+    assert sup.locator("#appeal-map").is_hidden()  # a general appeal has no evidence bundle
+    sup.click("#extend-form button[type=submit]")  # no reason: refused in the form
+    assert sup.locator("#appeal-error").inner_text() == "A reasoned text is required."
+    sup.fill("#extend-form [name=reason]", "The device maker's report on the strap is awaited.")
+    sup.click("#extend-form button[type=submit]")
+    sup.wait_for_selector("#appeal-detail .steps li:has-text('report on the strap')")
+    assert sup.locator("#extend-form button[type=submit]").is_hidden()  # once only
+
+    # the officer reviews: the evidence captured at filing beside the appeal, a reasoned decision
+    ofc = page_factory(viewport={"width": 1400, "height": 1000})
+    sign_in(ofc, proxy.url, "ofc")
+    ofc.locator(f'#appeal-list li[data-id="{appeal["id"]}"]').click()
+    ofc.wait_for_selector(f'#appeals-pane[data-selected="{appeal["id"]}"]')
+    assert ofc.locator("#appeal-evidence li.alert-fix").count() == 1
+    assert ofc.locator("#appeal-map path.leaflet-interactive").count() >= 2  # the zone and the alert's fix
+    assert "I was at the hospital" in ofc.locator("#appeal-detail").inner_text()
+    assert "discharge.png" in ofc.locator("#appeal-detail").inner_text()
+    ofc.locator("#appeals-pane").scroll_into_view_if_needed()
+    ofc.screenshot(path=str(ARTIFACTS / "console-appeals-queue.png"), full_page=True)
+    ofc.select_option("#decide-form [name=decision]", "upheld")
+    ofc.click("#decide-form button[type=submit]")  # no reasons: refused in the form
+    assert ofc.locator("#appeal-error").inner_text() == "A reasoned text is required."
+    ofc.fill("#decide-form [name=reason]", "The hospital confirms the visit; the absence is excused.")
+    ofc.click("#decide-form button[type=submit]")
+    ofc.wait_for_selector("#appeal-status:has-text('upheld')")
+    with world.api() as c:
+        stored = c.get(f"/alerts/{alert['id']}").json()
+        decided = c.get(f"/appeals/{appeal['id']}").json()
+    assert (stored["status"], stored["resolution"]) == ("resolved", "excused")
+    assert decided["state"] == "upheld" and decided["reviewer_id"] == world.officer_id
+
+    # the appellant reads the decision and its notice, in Uzbek too
+    phone.reload()
+    done = phone.locator(f'.appeal-card[data-id="{appeal["id"]}"][data-state=upheld]')
+    done.wait_for()
+    assert "Your appeal was upheld. Reasons: The hospital confirms the visit" in done.inner_text()
+    assert "Dear appellant, your appeal has been decided" in done.locator(".notices").inner_text()
+    extended = phone.locator(f'.appeal-card[data-id="{complaint_id}"] .notice-extension')
+    assert "Dear appellant, the time to decide your appeal has been extended to" in extended.inner_text()
+    assert "report on the strap is awaited" in extended.inner_text()
+    phone.screenshot(path=str(ARTIFACTS / "appellant-360px-decided.png"), full_page=True)
+    phone.select_option("#lang", "uz")
+    phone.wait_for_selector(f'.appeal-card[data-id="{appeal["id"]}"] .status-text:has-text("qanoatlantirildi")')
+    assert "Men haqimdagi ogohlantirishlar" in phone.locator("#app h2").first.inner_text()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    for page in (phone, sup, ofc):
+        assert page.js_errors == []
 
 
 def test_an_expired_session_refreshes_then_returns_to_sign_in(world: World, proxy: CutProxy,

@@ -66,7 +66,8 @@ export async function accessToken() {
 }
 
 /** fetch with the bearer token; a 401 refreshes once and retries, then signs out. */
-export async function call(path, { method = "GET", body, query, headers = {}, signal, raw = false } = {}) {
+/** ``body``: sent as JSON; ``data``: a Blob/File sent as the raw body (application/octet-stream). */
+export async function call(path, { method = "GET", body, data, query, headers = {}, signal, raw = false } = {}) {
   let url = path;
   if (query) {
     const q = new URLSearchParams();
@@ -77,8 +78,9 @@ export async function call(path, { method = "GET", body, query, headers = {}, si
   const send = async () => fetch(url, {
     method, signal,
     headers: { ...headers, Authorization: `Bearer ${await accessToken()}`,
-               ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
+               ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+               ...(data !== undefined ? { "Content-Type": "application/octet-stream" } : {}) },
+    body: data !== undefined ? data : body !== undefined ? JSON.stringify(body) : undefined,
   });
   let r = await send();
   if (r.status === 401) {

@@ -1,6 +1,8 @@
 // The officers' console: sign-in, the live alert feed with filters and history paging,
-// the alert's actions, the map, the zone editor, the supervisor's statistics.
+// the alert's actions, the map, the zone editor, the appeals queue, the supervisor's statistics.
 import { ApiError, call, signOut } from "./api.js";
+import { escapeHtml, problemText } from "./text.js";
+import { AppealsQueue } from "./appeals.js";
 import { barChart } from "./charts.js";
 import { Feed } from "./feed.js";
 import { applyTo, language, setLanguage, t } from "./i18n.js";
@@ -15,10 +17,6 @@ const state = { me: null, alerts: new Map(), subjects: new Map(), kinds: new Set
                 filter: {}, feed: null, map: null, draft: { points: [] }, config: {} };
 window.nazoratConsole = state; // for the browser tests and for a curious officer's devtools
 
-function escapeHtml(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-}
-
 function zoneOf(subjectId) {
   if ($("#tzmode").value === "browser") return browserZone();
   return state.subjects.get(subjectId)?.timezone || DEFAULT_TZ;
@@ -30,7 +28,7 @@ function showTzLabel() {
 }
 
 function showError(where, e) {
-  where.textContent = e instanceof ApiError ? `${e.status}: ${e.message}` : String(e?.message || e);
+  where.textContent = problemText(e);
 }
 
 // ---- sign-in and session -------------------------------------------------------------
@@ -66,6 +64,12 @@ async function start() {
   state.map ??= new MonitorMap($("#map"), { tileUrl: state.config.tile_url, tileAttribution: state.config.tile_attribution });
   state.map.clickHandler = onMapClick;
   await loadSubjects();
+  $("#appeals-pane").hidden = !["officer", "supervisor", "admin"].includes(me.role);
+  if (!$("#appeals-pane").hidden) {
+    state.appeals ??= new AppealsQueue({ me, zoneOf, tileUrl: state.config.tile_url,
+                                         tileAttribution: state.config.tile_attribution });
+    state.appeals.load();
+  }
   startFeed();
   // the history is read once the feed has its starting point: nothing falls between them
   await Promise.race([state.feed.ready, new Promise((ok) => setTimeout(ok, 5000))]);
@@ -254,16 +258,20 @@ function renderCard() {
 
 async function showSubject(subjectId, alertId) {
   const map = state.map;
-  if (!subjectId) { map.setZones([]); map.setTrack([]); }
+  if (!subjectId) { map.setZones([]); map.setTrackCollection(null); }
   else {
-    const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+    const until = new Date(Date.now() + 60_000);
+    const since = new Date(until.getTime() - 24 * 3600 * 1000);
     const [zones, track] = await Promise.all([
       call("/zones", { query: { subject_id: subjectId } }),
-      call(`/subjects/${encodeURIComponent(subjectId)}/positions`, { query: { since, limit: 2000 } }),
+      call(`/subjects/${encodeURIComponent(subjectId)}/track`,
+           { query: { since: since.toISOString(), until: until.toISOString(), limit: 5000 } }),
     ]);
     map.setZones(zones.filter((z) => z.subject_id === subjectId || z.subject_id === null));
-    map.setTrack(track);
-    state.card = { subjectId, last: track[0] };
+    map.setTrackCollection(track);
+    const fixes = track.features.filter((f) => f.properties.kind === "fix");
+    const last = fixes.reduce((a, f) => (!a || Date.parse(f.properties.device_time) > Date.parse(a.device_time) ? f.properties : a), null);
+    state.card = { subjectId, last };
     renderCard();
   }
   map.setEvidence(alertId ? await call(`/alerts/${alertId}/evidence`) : null);
@@ -371,6 +379,7 @@ $("#lang").addEventListener("change", (ev) => {
   renderCard();
   state.map?.renderLegend();
   if (!$("#stats-pane").hidden) loadStatistics();
+  if (state.appeals && !$("#appeals-pane").hidden) state.appeals.relabel();
 });
 setLanguage(language());
 applyTo(document);

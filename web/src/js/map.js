@@ -1,10 +1,9 @@
 // The map (Leaflet, served by the API from web/node_modules): a plain background unless
 // a tile URL is configured; zones by kind, the recent track with accuracy circles and
-// gaps, the alert's evidence fixes; a scale bar and a legend.
+// gaps (GET /subjects/{id}/track), the alert's evidence fixes; a scale bar and a legend.
 import * as L from "/console/vendor/leaflet/leaflet-src.esm.js";
 import { t } from "./i18n.js";
 
-const GAP_S = 600; // fixes further apart than this are a gap in the track
 const STYLE = {
   inclusion: { color: "#1b7f3b", weight: 2, fillOpacity: 0.08, dashArray: null },
   exclusion: { color: "#c62828", weight: 2, fillOpacity: 0.15, dashArray: null },
@@ -61,29 +60,27 @@ export class MonitorMap {
     this.renderLegend();
   }
 
-  /** positions: newest first, as GET /subjects/{id}/positions returns them. */
-  setTrack(positions) {
+  /** The GeoJSON of GET /subjects/{id}/track: its continuous stretches as lines, its gap
+   * features dashed grey (the path there is unknown), each fix with its accuracy circle. */
+  setTrackCollection(collection) {
     this.track.clearLayers();
-    const fixes = [...positions].reverse();
-    let run = [];
-    const flush = () => { if (run.length > 1) L.polyline(run, { color: "#1565c0", weight: 3 }).addTo(this.track); };
-    for (let i = 0; i < fixes.length; i++) {
-      const f = fixes[i];
-      const ll = [f.lat, f.lon];
-      if (i > 0) {
-        const prev = fixes[i - 1];
-        if ((Date.parse(f.device_time) - Date.parse(prev.device_time)) / 1000 > GAP_S) {
-          flush();
-          run = [];
-          L.polyline([[prev.lat, prev.lon], ll], { color: "#757575", weight: 2, dashArray: "4 6" })
-            .bindTooltip(t("legend_gap")).addTo(this.track);
+    for (const f of collection?.features || []) {
+      const p = f.properties || {};
+      if (!f.geometry) continue;
+      if (f.geometry.type === "LineString") {
+        const line = f.geometry.coordinates.map(([lon, lat]) => [lat, lon]);
+        if (p.kind === "gap") {
+          L.polyline(line, { color: "#757575", weight: 2, dashArray: "4 6", className: "track-gap" })
+            .bindTooltip(`${t("legend_gap")}: ${Math.round((p.duration_s || 0) / 60)} min`).addTo(this.track);
+        } else {
+          L.polyline(line, { color: "#1565c0", weight: 3, className: "track-stretch" }).addTo(this.track);
         }
+      } else if (f.geometry.type === "Point" && p.kind === "fix") {
+        const [lon, lat] = f.geometry.coordinates;
+        if (p.accuracy_m) L.circle([lat, lon], { radius: p.accuracy_m, color: "#1565c0", weight: 1, fillOpacity: 0.05 }).addTo(this.track);
+        L.circleMarker([lat, lon], { radius: 3, color: "#0d47a1", weight: 1, fillOpacity: 1 }).addTo(this.track);
       }
-      run.push(ll);
-      if (f.accuracy_m) L.circle(ll, { radius: f.accuracy_m, color: "#1565c0", weight: 1, fillOpacity: 0.05 }).addTo(this.track);
-      L.circleMarker(ll, { radius: 3, color: "#0d47a1", weight: 1, fillOpacity: 1 }).addTo(this.track);
     }
-    flush();
   }
 
   setEvidence(collection) {
