@@ -52,24 +52,24 @@ class Fault:
     """Wraps ``Pipeline.process``: raises ``times`` times (None: until disarmed), or blocks
     while ``hold`` is set; otherwise calls the real method."""
 
-    real: Callable[[Pipeline, Sequence[InboundMessage]], BatchOutcome]
+    real: Callable[..., BatchOutcome]
     times: int | None = 1
     raised: int = 0
     armed: bool = True
     hold: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
 
-    def __call__(self, pipeline: Pipeline, messages: Sequence[InboundMessage]) -> BatchOutcome:
+    def __call__(self, pipeline: Pipeline, messages: Sequence[InboundMessage], live: bool = True) -> BatchOutcome:
         if self.hold.is_set():
             self.release.wait(60)
         if self.armed and (self.times is None or self.raised < self.times):
             self.raised += 1
             raise InjectedFaultError(f"injected fault #{self.raised} in the ingest loop")
-        return self.real(pipeline, messages)
+        return self.real(pipeline, messages, live=live)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        def process(pipeline: Pipeline, messages: Sequence[InboundMessage]) -> BatchOutcome:
-            return self(pipeline, messages)
+        def process(pipeline: Pipeline, messages: Sequence[InboundMessage], *, live: bool = True) -> BatchOutcome:
+            return self(pipeline, messages, live)
 
         monkeypatch.setattr(Pipeline, "process", process)
 
@@ -244,14 +244,14 @@ def test_a_batch_that_raised_half_way_is_rolled_back_and_redelivered_not_committ
     real = Pipeline.process
     raised: list[int] = []
 
-    def half_written(pipeline: Pipeline, messages: Sequence[InboundMessage]) -> BatchOutcome:
+    def half_written(pipeline: Pipeline, messages: Sequence[InboundMessage], *, live: bool = True) -> BatchOutcome:
         if not raised:
             raised.append(1)
             conn = pipeline._connection()  # the batch's own connection and transaction
             conn.execute("INSERT INTO dead_letters (topic, reason, payload, payload_size)"
                          " VALUES ('half/written', 'written by a batch that then raised', '', 0)")
             raise InjectedFaultError("a step raised after writing")
-        return real(pipeline, messages)
+        return real(pipeline, messages, live=live)
 
     pub = publisher(mqtt_url)
     try:
