@@ -7,6 +7,7 @@ import { barChart } from "./charts.js";
 import { Feed } from "./feed.js";
 import { applyTo, language, setLanguage, t } from "./i18n.js";
 import { MonitorMap } from "./map.js";
+import { Replay } from "./replay.js";
 import { wireSignin } from "./signin.js";
 import { browserZone, formatIn, wallTimeToIso, zoneLabel } from "./time.js";
 
@@ -63,6 +64,8 @@ async function start() {
   state.config = await (await fetch("/console/config.json")).json();
   state.map ??= new MonitorMap($("#map"), { tileUrl: state.config.tile_url, tileAttribution: state.config.tile_attribution });
   state.map.clickHandler = onMapClick;
+  state.replay ??= new Replay({ map: state.map, zoneOf, els: { form: $("#replay-form"), play: $("#replay-play"),
+    speed: $("#replay-speed"), slider: $("#replay-slider"), time: $("#replay-time"), message: $("#replay-message") } });
   await loadSubjects();
   $("#appeals-pane").hidden = !["officer", "supervisor", "admin"].includes(me.role);
   if (!$("#appeals-pane").hidden) {
@@ -144,7 +147,7 @@ $("#filters [name=subject_id]").addEventListener("change", (ev) => {
   if (ev.target.value) showSubject(ev.target.value, null).catch((e) => showError($("#action-error"), e));
 });
 $("#older").addEventListener("click", () => loadPage(state.oldest).catch((e) => showError($("#action-error"), e)));
-$("#tzmode").addEventListener("change", () => { render(); renderDetail(); renderCard(); });
+$("#tzmode").addEventListener("change", () => { render(); renderDetail(); renderCard(); state.replay?.renderTime(); });
 
 function onFeedEvent(event) {
   const a = event.alert;
@@ -204,6 +207,14 @@ function render() {
       <strong>${escapeHtml(a.kind.replaceAll("_", " "))}</strong><br>
       <span class="status">${escapeHtml([a.subject_id ?? "—", a.zone_id].filter(Boolean).join(" · "))}${escapeHtml(dist)}</span></span>
       <span class="status">${escapeHtml(formatIn(a.created_at, zoneOf(a.subject_id)))}<br>${escapeHtml(t(a.status))}</span>`;
+    if (a.fix_time && a.subject_id) {
+      const jump = document.createElement("button");
+      jump.type = "button";
+      jump.className = "jump";
+      jump.textContent = `▶ ${t("jump_replay")}`;
+      jump.addEventListener("click", (ev) => { ev.stopPropagation(); jumpToAlert(a.id).catch((e) => showError($("#action-error"), e)); });
+      li.append(jump);
+    }
     li.addEventListener("click", () => select(a.id));
     list.append(li);
     a.fresh = false;
@@ -246,6 +257,15 @@ function renderDetail() {
   showTzLabel();
 }
 
+/** "Jump to alert": the alert selected, the replay set around its fix and seeked to it. */
+async function jumpToAlert(id) {
+  await select(id);
+  const a = state.alerts.get(id);
+  $("#replay").open = true;
+  await state.replay.jumpTo(a.subject_id, a.fix_time);
+  $("#replay").scrollIntoView({ block: "nearest" });
+}
+
 function renderCard() {
   if (!state.card) return;
   const { subjectId, last } = state.card;
@@ -273,6 +293,7 @@ async function showSubject(subjectId, alertId) {
     const last = fixes.reduce((a, f) => (!a || Date.parse(f.properties.device_time) > Date.parse(a.device_time) ? f.properties : a), null);
     state.card = { subjectId, last };
     renderCard();
+    state.replay.setSubject(subjectId);
   }
   map.setEvidence(alertId ? await call(`/alerts/${alertId}/evidence`) : null);
   map.invalidate();
@@ -377,6 +398,7 @@ $("#lang").addEventListener("change", (ev) => {
   render();
   renderDetail();
   renderCard();
+  state.replay?.renderTime();
   state.map?.renderLegend();
   if (!$("#stats-pane").hidden) loadStatistics();
   if (state.appeals && !$("#appeals-pane").hidden) state.appeals.relabel();

@@ -1,6 +1,10 @@
 // Uzbek (Latin) and English. Elements carry data-i18n="key" (text) or
 // data-i18n-placeholder="key"; scripts call t("key").
 const en = {
+  replay: "Track replay", replay_load: "Load", replay_max: "at most 31 days", play: "Play", pause: "Pause",
+  speed: "Speed", replay_fix: "Fix", replay_clock: "replay clock", replay_pick_subject: "Choose a subject first.",
+  replay_bad_range: "The end must be after the start.", replay_too_long: "At most 31 days.",
+  replay_no_fixes: "No fixes in this range.", jump_replay: "Replay",
   title: "Nazorat — officers' console", appeal_title: "Nazorat — alerts and appeals",
   signin: "Sign in", signout: "Sign out", username: "Username", password: "Password",
   session_expired: "Your session has expired. Please sign in again.", wrong_login: "Wrong username or password.",
@@ -52,6 +56,10 @@ const en = {
 };
 
 const uz = {
+  replay: "Harakat yo‘lini qayta ko‘rish", replay_load: "Yuklash", replay_max: "ko‘pi bilan 31 kun", play: "Boshlash",
+  pause: "To‘xtatish", speed: "Tezlik", replay_fix: "Nuqta", replay_clock: "qayta ko‘rish vaqti",
+  replay_pick_subject: "Avval shaxsni tanlang.", replay_bad_range: "Oxiri boshidan keyin bo‘lishi kerak.",
+  replay_too_long: "Ko‘pi bilan 31 kun.", replay_no_fixes: "Bu oraliqda nuqtalar yo‘q.", jump_replay: "Qayta ko‘rish",
   title: "Nazorat — inspektorlar paneli", appeal_title: "Nazorat — ogohlantirishlar va shikoyatlar",
   signin: "Kirish", signout: "Chiqish", username: "Foydalanuvchi nomi", password: "Parol",
   session_expired: "Seans muddati tugadi. Iltimos, qaytadan kiring.", wrong_login: "Foydalanuvchi nomi yoki parol noto‘g‘ri.",

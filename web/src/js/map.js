@@ -113,5 +113,14 @@ export class MonitorMap {
     else for (const p of points) L.circleMarker(p, { radius: 4, ...style }).addTo(this.draft);
   }
 
+  /** The replay's marker at [lat, lon] (null: none). */
+  setReplayMarker(latlng) {
+    if (!latlng) { this.replayMarker?.remove(); this.replayMarker = null; return; }
+    if (!this.replayMarker) {
+      this.replayMarker = L.circleMarker(latlng, { radius: 8, color: "#ff6f00", weight: 3, fillColor: "#ffca28",
+        fillOpacity: 0.9, className: "replay-marker" }).addTo(this.map);
+    } else this.replayMarker.setLatLng(latlng);
+  }
+
   invalidate() { this.map.invalidateSize(); }
 }
