@@ -3,6 +3,7 @@
 import { ApiError, call, signOut } from "./api.js";
 import { escapeHtml, problemText } from "./text.js";
 import { AppealsQueue } from "./appeals.js";
+import { loadCard, renderCardHtml } from "./card.js";
 import { barChart } from "./charts.js";
 import { Feed } from "./feed.js";
 import { applyTo, language, setLanguage, t } from "./i18n.js";
@@ -272,6 +273,11 @@ function renderCard() {
   const s = state.subjects.get(subjectId);
   const tz = zoneOf(subjectId);
   const age = last ? Math.round((Date.now() - Date.parse(last.device_time)) / 60000) : null;
+  const info = $("#subject-info");
+  if (state.card.data?.subjectId === subjectId) {
+    info.innerHTML = renderCardHtml(state.card.data, { tz, last });
+    info.dataset.loaded = subjectId;
+  }
   $("#subject-card").textContent = `${t("subject")}: ${subjectId}${s?.full_name ? ` (${s.full_name})` : ""} · ${zoneLabel(tz)}`
     + ` · ${t("last_fix")}: ${last ? `${formatIn(last.device_time, tz)} (${age} min)` : "—"}`;
 }
@@ -293,6 +299,11 @@ async function showSubject(subjectId, alertId) {
     const last = fixes.reduce((a, f) => (!a || Date.parse(f.properties.device_time) > Date.parse(a.device_time) ? f.properties : a), null);
     state.card = { subjectId, last };
     renderCard();
+    loadCard(subjectId).then((data) => {
+      if (state.card?.subjectId !== subjectId) return; // another subject chosen meanwhile
+      state.card.data = data;
+      renderCard();
+    }).catch((e) => showError($("#subject-info"), e));
     state.replay.setSubject(subjectId);
   }
   map.setEvidence(alertId ? await call(`/alerts/${alertId}/evidence`) : null);

@@ -1,6 +1,13 @@
 // Uzbek (Latin) and English. Elements carry data-i18n="key" (text) or
 // data-i18n-placeholder="key"; scripts call t("key").
 const en = {
+  identity: "Identity", f_full_name: "Name", f_pinfl: "PINFL", f_date_of_birth: "Date of birth", f_sex: "Sex",
+  f_status: "Status", f_category: "Category", f_address: "Address", f_phone: "Phone", f_photo: "Photo",
+  masked_for_role: "masked for your role", on_file: "on file", none: "none", term: "Term", order_type: "Order",
+  court: "Court, order no.", term_period: "Period", open_ended: "open", conditions: "Conditions", no_term: "no term in force",
+  reporting_interval: "reporting interval", curfew: "curfew", victim_devices: "victim devices", absences: "absences",
+  devices: "Devices", battery: "battery", battery_unknown: "not reported by the API", open_alerts: "Open alerts",
+  subject_card: "Subject card", dev_fitted: "fitted", dev_in_stock: "in stock", dev_lost: "lost", dev_retired: "retired",
   replay: "Track replay", replay_load: "Load", replay_max: "at most 31 days", play: "Play", pause: "Pause",
   speed: "Speed", replay_fix: "Fix", replay_clock: "replay clock", replay_pick_subject: "Choose a subject first.",
   replay_bad_range: "The end must be after the start.", replay_too_long: "At most 31 days.",
@@ -56,6 +63,14 @@ const en = {
 };
 
 const uz = {
+  identity: "Shaxsi", f_full_name: "F.I.Sh.", f_pinfl: "JShShIR", f_date_of_birth: "Tug‘ilgan sana", f_sex: "Jinsi",
+  f_status: "Holati", f_category: "Toifa", f_address: "Manzil", f_phone: "Telefon", f_photo: "Surat",
+  masked_for_role: "rolingiz uchun yashirilgan", on_file: "mavjud", none: "yo‘q", term: "Muddat", order_type: "Qaror turi",
+  court: "Sud, qaror raqami", term_period: "Davr", open_ended: "ochiq", conditions: "Shartlar", no_term: "amaldagi muddat yo‘q",
+  reporting_interval: "hisobot oralig‘i", curfew: "komendant soati", victim_devices: "jabrlanuvchi qurilmalari",
+  absences: "ruxsat etilgan yo‘qliklar", devices: "Qurilmalar", battery: "batareya", battery_unknown: "API bermaydi",
+  open_alerts: "Ochiq ogohlantirishlar", subject_card: "Shaxs kartasi", dev_fitted: "taqilgan", dev_in_stock: "omborda",
+  dev_lost: "yo‘qolgan", dev_retired: "hisobdan chiqarilgan",
   replay: "Harakat yo‘lini qayta ko‘rish", replay_load: "Yuklash", replay_max: "ko‘pi bilan 31 kun", play: "Boshlash",
   pause: "To‘xtatish", speed: "Tezlik", replay_fix: "Nuqta", replay_clock: "qayta ko‘rish vaqti",
   replay_pick_subject: "Avval shaxsni tanlang.", replay_bad_range: "Oxiri boshidan keyin bo‘lishi kerak.",
