@@ -63,7 +63,7 @@ export function renderCardHtml(data, { tz, last }) {
 
   const term = data.terms.value ? activeTerm(data.terms.value) : null;
   out.push(`<div><h4>${escapeHtml(t("term"))}</h4><dl id="card-term">${data.terms.error ? row("term", data.terms.error)
-    : term ? row("order_type", term.order_type.replaceAll("_", " ")) + row("court", [term.court, term.order_number].filter(Boolean).join(" · "))
+    : term ? row("order_type", term.order_type.replaceAll("_", " ")) + row("court", [term.court, term.order_number].filter(Boolean).join(" · ") || null)
       + row("term_period", `${term.starts_at ? formatIn(term.starts_at, tz) : "—"} → ${term.ends_at ? formatIn(term.ends_at, tz) : t("open_ended")}`)
       + row("conditions", conditionsText(term.conditions || {}))
       : row("term", t("no_term"))}</dl></div>`);

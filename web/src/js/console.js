@@ -9,6 +9,7 @@ import { Feed } from "./feed.js";
 import { applyTo, language, setLanguage, t } from "./i18n.js";
 import { MonitorMap } from "./map.js";
 import { Replay } from "./replay.js";
+import { ZoneEditor } from "./zoneedit.js";
 import { wireSignin } from "./signin.js";
 import { browserZone, formatIn, wallTimeToIso, zoneLabel } from "./time.js";
 
@@ -65,6 +66,9 @@ async function start() {
   state.config = await (await fetch("/console/config.json")).json();
   state.map ??= new MonitorMap($("#map"), { tileUrl: state.config.tile_url, tileAttribution: state.config.tile_attribution });
   state.map.clickHandler = onMapClick;
+  state.zoneEditor ??= new ZoneEditor({ zoneOf, onSaved: (z) => (z.subject_id ? showSubject(z.subject_id, state.selected) : null),
+    els: { picker: $("#zone-pick"), form: $("#zone-edit-form"), schedule: $("#zone-schedule"),
+           addWindow: $("#zone-add-window"), message: $("#zone-edit-message"), versions: $("#zone-versions") } });
   state.replay ??= new Replay({ map: state.map, zoneOf, els: { form: $("#replay-form"), play: $("#replay-play"),
     speed: $("#replay-speed"), slider: $("#replay-slider"), time: $("#replay-time"), message: $("#replay-message") } });
   await loadSubjects();
@@ -293,7 +297,9 @@ async function showSubject(subjectId, alertId) {
       call(`/subjects/${encodeURIComponent(subjectId)}/track`,
            { query: { since: since.toISOString(), until: until.toISOString(), limit: 5000 } }),
     ]);
-    map.setZones(zones.filter((z) => z.subject_id === subjectId || z.subject_id === null));
+    const shown = zones.filter((z) => z.subject_id === subjectId || z.subject_id === null);
+    map.setZones(shown);
+    state.zoneEditor.setZones(shown.filter((z) => z.subject_id === subjectId));
     map.setTrackCollection(track);
     const fixes = track.features.filter((f) => f.properties.kind === "fix");
     const last = fixes.reduce((a, f) => (!a || Date.parse(f.properties.device_time) > Date.parse(a.device_time) ? f.properties : a), null);

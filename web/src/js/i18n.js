@@ -1,6 +1,11 @@
 // Uzbek (Latin) and English. Elements carry data-i18n="key" (text) or
 // data-i18n-placeholder="key"; scripts call t("key").
 const en = {
+  edit_zone: "Edit zone", choose_zone: "choose a zone", dwell_open_fixes: "Fixes to open", dwell_open_s: "Seconds to open",
+  dwell_close_fixes: "Fixes to close", dwell_close_s: "Seconds to close", schedule: "Schedule", always: "always",
+  add_window: "Add a window", remove: "Remove", schedule_hint: "Weekly windows in the subject's time zone (none: always in force)",
+  schedule_days_required: "Each window needs at least one day.", versions: "Versions", current: "now",
+  day_mon: "Mon", day_tue: "Tue", day_wed: "Wed", day_thu: "Thu", day_fri: "Fri", day_sat: "Sat", day_sun: "Sun",
   identity: "Identity", f_full_name: "Name", f_pinfl: "PINFL", f_date_of_birth: "Date of birth", f_sex: "Sex",
   f_status: "Status", f_category: "Category", f_address: "Address", f_phone: "Phone", f_photo: "Photo",
   masked_for_role: "masked for your role", on_file: "on file", none: "none", term: "Term", order_type: "Order",
@@ -63,6 +68,12 @@ const en = {
 };
 
 const uz = {
+  edit_zone: "Hududni tahrirlash", choose_zone: "hududni tanlang", dwell_open_fixes: "Ochish uchun nuqtalar",
+  dwell_open_s: "Ochish uchun soniyalar", dwell_close_fixes: "Yopish uchun nuqtalar", dwell_close_s: "Yopish uchun soniyalar",
+  schedule: "Jadval", always: "doimo", add_window: "Oraliq qo‘shish", remove: "O‘chirish",
+  schedule_hint: "Haftalik oraliqlar shaxsning vaqt mintaqasida (yo‘q bo‘lsa: doimo amalda)",
+  schedule_days_required: "Har bir oraliqqa kamida bitta kun kerak.", versions: "Versiyalar", current: "hozir",
+  day_mon: "Du", day_tue: "Se", day_wed: "Ch", day_thu: "Pa", day_fri: "Ju", day_sat: "Sh", day_sun: "Ya",
   identity: "Shaxsi", f_full_name: "F.I.Sh.", f_pinfl: "JShShIR", f_date_of_birth: "Tug‘ilgan sana", f_sex: "Jinsi",
   f_status: "Holati", f_category: "Toifa", f_address: "Manzil", f_phone: "Telefon", f_photo: "Surat",
   masked_for_role: "rolingiz uchun yashirilgan", on_file: "mavjud", none: "yo‘q", term: "Muddat", order_type: "Qaror turi",

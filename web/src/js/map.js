@@ -120,6 +120,7 @@ export class MonitorMap {
       this.replayMarker = L.circleMarker(latlng, { radius: 8, color: "#ff6f00", weight: 3, fillColor: "#ffca28",
         fillOpacity: 0.9, className: "replay-marker" }).addTo(this.map);
     } else this.replayMarker.setLatLng(latlng);
+    this.replayMarker.bringToFront(); // above the evidence rings
   }
 
   invalidate() { this.map.invalidateSize(); }
