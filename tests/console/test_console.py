@@ -2,7 +2,8 @@
 against the real stack: a fix published over MQTT becomes an alert the officer sees live,
 acknowledges and resolves; the feed loses nothing across a cut connection; a zone drawn
 on the map is saved and evaluated; an appellant files a contest at 360 px and officers
-decide it in the appeals queue. Screenshots go
+decide it in the appeals queue; a track is replayed and seeked, and from an alert; the
+subject card; a zone's buffer and schedule edited, with its versions. Screenshots go
 to test-artifacts/console/ (printed); no request leaves 127.0.0.1 (page_factory)."""
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def _account(c: httpx.Client, username: str, role: str, subject: str | None = No
 
 
 def _subject(c: httpx.Client, sid: str, officer: int, *, home: bool = True, exclusion: bool = True,
-             victim_zone: bool = False) -> None:
-    assert c.post("/subjects", json={"id": sid, "full_name": f"Person {sid}"}).status_code == 201
+             victim_zone: bool = False, **fields: Any) -> None:
+    assert c.post("/subjects", json={"id": sid, "full_name": f"Person {sid}", **fields}).status_code == 201
     assert c.post("/devices", json={"id": f"{sid}-dev", "subject_id": sid}).status_code == 201
     assert c.put(f"/subjects/{sid}/assignment", json={"officer_id": officer, "unit_id": "hq"}).status_code == 200
     zones = []
@@ -93,6 +94,10 @@ def world(console_stack: Stack) -> World:
             _subject(c, sid, officer, home=False)
         _subject(c, "s-zone", officer, exclusion=False)
         _subject(c, "s-app", officer, home=False)
+        _subject(c, "s-replay", officer, exclusion=False, pinfl="31501901234566", date_of_birth="1990-01-15", sex="M",
+                 address="Tashkent, Chilonzor 9-12", term_start="2026-01-01T00:00:00+05:00",
+                 term_end="2036-01-01T00:00:00+05:00")
+        _subject(c, "s-edit", officer, exclusion=False)
         _account(c, "app", "appellant", subject="s-app")
     return World(console_stack, officer, int(time.time() * 1000) - 3_600_000)
 
@@ -348,3 +353,85 @@ def test_an_expired_session_refreshes_then_returns_to_sign_in(world: World, prox
     page.wait_for_selector("#signin-view:not([hidden])")
     assert page.locator("#signin-message").inner_text() == "Your session has expired. Please sign in again."
     assert page.evaluate("sessionStorage.getItem('nazorat.session')") is None
+
+
+def test_replay_seeks_along_the_track_and_jumps_to_an_alert(world: World, proxy: CutProxy,
+                                                            page_factory: Any) -> None:
+    times = [world.t0 + i * 60_000 for i in range(6)]
+    for i, t_ms in enumerate(times):  # a walk at home, then out of it (the alert)
+        world.publish("s-replay-dev", HOME[0] - 0.001 + i * 0.0004, HOME[1], t_ms)
+    wait_for(lambda: len(world.get("/subjects/s-replay/positions")), lambda n: n == 6)
+    world.publish("s-replay-dev", *VICTIM, world.t0 + 20 * 60_000)
+    wait_for(lambda: world.alerts("s-replay"), lambda alerts: len(alerts) == 1)
+    alert = world.alerts("s-replay")[0]
+
+    page = page_factory(viewport={"width": 1400, "height": 1000})
+    sign_in(page, proxy.url, "ofc")
+    page.wait_for_selector('#feed-state[data-state="live"]')
+    page.select_option("#filters [name=subject_id]", "s-replay")
+    page.wait_for_selector('#map[data-loaded="s-replay:"]')
+    page.click("#replay summary")
+    page.click("#replay-form button[type=submit]")  # the last 24 h in the subject's zone
+    page.wait_for_selector('#replay-form[data-loaded="s-replay:7"]')
+    text = page.locator("#replay-time")
+    first = text.inner_text()
+    assert first.startswith("Fix 1/7: ") and "(Asia/Tashkent)" in first
+    assert page.locator("#map path.replay-marker").count() == 1
+    page.focus("#replay-slider")
+    page.keyboard.press("End")  # seek to the end of the range: the last fix
+    page.wait_for_selector('#replay-time:has-text("Fix 7/7")')
+    assert text.inner_text() != first
+    # playing moves the replay clock (64x simulated)
+    page.keyboard.press("Home")
+    clock = text.inner_text()
+    page.click("#replay-play")
+    page.wait_for_function("t => document.querySelector('#replay-time').textContent !== t", arg=clock)
+    page.click("#replay-play")
+    assert page.locator("#replay-play").get_attribute("data-playing") == "false"
+    # "Replay" on the alert's row: the range around its fix, seeked to it
+    row(page, alert["id"]).locator("button.jump").click()
+    page.wait_for_function("ms => Date.parse(document.querySelector('#replay-time').dataset.fix) === ms",
+                           arg=_ms(alert["fix_time"]))
+    assert page.locator("#replay-slider").get_attribute("max") == "3600"  # 30 min either side of the fix
+    assert page.locator("#replay-time").inner_text().startswith("Fix 7/7: ")
+    # the subject card: identity (the officer sees PINFL and address), term, device, open alert
+    page.wait_for_selector('#subject-info[data-loaded="s-replay"]')
+    card = page.locator("#subject-info").inner_text()
+    print(f"\nsubject card:\n{card}")
+    assert "31501901234566" in card and "Tashkent, Chilonzor 9-12" in card and "masked" not in card
+    assert "s-replay-dev" in card and "not reported by the API" in card
+    open_alerts = page.locator("#card-devices dt:has-text('Open alerts') + dd").inner_text()
+    assert open_alerts == "1"
+    assert page.locator("#card-term").inner_text().count("2036-01-01") == 1
+    page.locator("#replay").screenshot(path=str(ARTIFACTS / "console-replay.png"))
+    page.locator("#detail-pane").screenshot(path=str(ARTIFACTS / "console-replay-map-card.png"))
+    assert page.js_errors == []
+
+
+def _ms(iso: str) -> float:
+    from datetime import datetime
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def test_a_zone_edited_gets_a_new_version_in_its_history(world: World, proxy: CutProxy, page_factory: Any) -> None:
+    page = page_factory(viewport={"width": 1400, "height": 1000})
+    sign_in(page, proxy.url, "sup")
+    page.wait_for_selector('#feed-state[data-state="live"]')
+    page.select_option("#filters [name=subject_id]", "s-edit")
+    page.wait_for_selector('#map[data-loaded="s-edit:"]')
+    page.click("#zone-edit summary")
+    page.select_option("#zone-pick", "s-edit-home")
+    page.wait_for_selector('#zone-versions[data-count="1"]')
+    page.fill("#zone-edit-form [name=buffer_m]", "25")
+    page.click("#zone-add-window")  # weekdays 22:00-24:00 by default
+    page.click("#zone-edit-form button[type=submit]")
+    page.wait_for_selector('#zone-edit-message[data-version="2"]')
+    page.wait_for_selector('#zone-versions li[data-version="2"]')
+    assert "Buffer (m): 25" in page.locator('#zone-versions li[data-version="2"]').inner_text()
+    versions = world.get("/zones/s-edit-home/versions")
+    assert [v["version"] for v in versions] == [1, 2]
+    assert (versions[0]["buffer_m"], versions[1]["buffer_m"]) == (0, 25)
+    assert versions[1]["schedule"] == [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "22:00", "end": "24:00"}]
+    assert versions[1]["geometry"] == versions[0]["geometry"] and versions[1]["change"] == "update"
+    page.locator("#zone-edit").screenshot(path=str(ARTIFACTS / "console-zone-versions.png"))
+    assert page.js_errors == []
