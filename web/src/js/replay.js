@@ -22,6 +22,7 @@ export class Replay {
     this.subjectId = null;
     this.fixes = [];
     this.clock = null;
+    this.start = null;
     this.timer = null;
     els.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.loadForm().catch(() => {}); });
     els.play.addEventListener("click", () => (this.timer ? this.pause() : this.play()));
@@ -35,6 +36,9 @@ export class Replay {
     this.subjectId = subjectId;
     this.fixes = [];
     this.clock = null;
+    this.start = null;
+    this.end = null;
+    this.els.slider.max = "0";
     this.map.setReplayMarker(null);
     const tz = this.zoneOf(subjectId);
     const now = Date.now() + 60_000;
