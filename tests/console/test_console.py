@@ -89,6 +89,7 @@ def world(console_stack: Stack) -> World:
     with console_stack.client() as c:
         officer = _account(c, "ofc", "officer")
         _account(c, "sup", "supervisor")
+        _account(c, "adm", "admin")
         _subject(c, "s-main", officer, victim_zone=True)
         for sid in DROP_SUBJECTS:
             _subject(c, sid, officer, home=False)
@@ -434,4 +435,22 @@ def test_a_zone_edited_gets_a_new_version_in_its_history(world: World, proxy: Cu
     assert versions[1]["schedule"] == [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "22:00", "end": "24:00"}]
     assert versions[1]["geometry"] == versions[0]["geometry"] and versions[1]["change"] == "update"
     page.locator("#zone-edit").screenshot(path=str(ARTIFACTS / "console-zone-versions.png"))
+    assert page.js_errors == []
+
+
+def test_the_subject_card_shows_what_the_api_masks_for_an_admin(world: World, proxy: CutProxy,
+                                                               page_factory: Any) -> None:
+    page = page_factory(viewport={"width": 1400, "height": 1000})
+    sign_in(page, proxy.url, "adm")
+    page.wait_for_selector('#feed-state[data-state="live"]')
+    page.select_option("#filters [name=subject_id]", "s-replay")
+    page.wait_for_selector('#subject-info[data-loaded="s-replay"]')
+    field = lambda name: page.locator(f"#card-identity dt:text-is('{name}') + dd").inner_text()  # noqa: E731
+    assert field("Name") == "Person s-replay" and field("Date of birth") == "1990-01-15"
+    assert [field(f) for f in ("PINFL", "Address", "Phone", "Photo")] == [
+        "masked for your role", "masked for your role", "—", "none"]  # phone and photo: none on file
+    with world.api() as c:
+        masked = set(c.get("/subjects/s-replay").json()["masked"])  # the bootstrap token: an admin too
+    assert masked == {"pinfl", "address"}
+    page.locator("#subject-details").screenshot(path=str(ARTIFACTS / "console-subject-card-admin.png"))
     assert page.js_errors == []

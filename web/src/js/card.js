@@ -57,8 +57,8 @@ export function renderCardHtml(data, { tz, last }) {
     const masked = new Set(s.masked || []);
     out.push(`<div><h4>${escapeHtml(t("identity"))}</h4><dl id="card-identity">${IDENTITY.map((k) => (masked.has(k)
       ? row(`f_${k}`, t("masked_for_role"), "masked") : row(`f_${k}`, s[k]))).join("")}
-      ${row("f_photo", masked.has("photo") ? t("masked_for_role") : (s.has_photo ? t("on_file") : t("none")),
-            masked.has("photo") ? "masked" : "")}</dl></div>`);
+      ${row("f_photo", masked.has("has_photo") ? t("masked_for_role") : (s.has_photo ? t("on_file") : t("none")),
+            masked.has("has_photo") ? "masked" : "")}</dl></div>`);
   } else out.push(`<div><h4>${escapeHtml(t("identity"))}</h4><p class="error">${escapeHtml(data.subject.error)}</p></div>`);
 
   const term = data.terms.value ? activeTerm(data.terms.value) : null;
