@@ -5,10 +5,12 @@ so the kill test takes down the node holding every leader."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import pytest
 
+from nazorat.services.errors import ServiceError
 from nazorat.services.rabbit_provision import RabbitAdmin, provision
 from nazorat.services.rabbitmq import ADMIN_USER, RabbitCluster, unavailable_reason
 from tests.cluster.harness import PARTITIONS, Rabbit
@@ -22,8 +24,20 @@ def rabbit() -> Iterator[Rabbit]:
     reason = unavailable_reason()
     if reason:
         pytest.skip(f"RabbitMQ cluster tier skipped: {reason} (`make test` installs it from Debian when root)")
-    cluster = RabbitCluster(server_dir("rabbit"))
-    cluster.start()
+    # Ports are picked free and then bound by the Erlang nodes a moment later: another
+    # process on the machine may take one in between (seen once: a node's management
+    # listener failed to bind and the node stopped). One more try, on fresh ports.
+    for attempt in (1, 2):
+        cluster = RabbitCluster(server_dir("rabbit"))
+        try:
+            cluster.start()
+            break
+        except ServiceError as exc:
+            cluster.stop()
+            if attempt == 2:
+                raise
+            warnings.warn(f"RabbitMQ test cluster did not start, retrying on fresh ports: {str(exc)[:200]}",
+                          stacklevel=1)
     try:
         admin = RabbitAdmin(cluster.http_urls(), ADMIN_USER, cluster.admin_password)
         result = provision(admin, partitions=PARTITIONS, devices=[f"cd-{i:03d}" for i in range(DEVICES)],
