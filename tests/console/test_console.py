@@ -3,8 +3,9 @@ against the real stack: a fix published over MQTT becomes an alert the officer s
 acknowledges and resolves; the feed loses nothing across a cut connection; a zone drawn
 on the map is saved and evaluated; an appellant files a contest at 360 px and officers
 decide it in the appeals queue; a track is replayed and seeked, and from an alert; the
-subject card; a zone's buffer and schedule edited, with its versions. Screenshots go
-to test-artifacts/console/ (printed); no request leaves 127.0.0.1 (page_factory)."""
+subject card; a zone's buffer and schedule edited, with its versions; a supervisor's
+escalations and officer filter. Screenshots go to test-artifacts/console/ (printed); no
+request leaves 127.0.0.1 (page_factory)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import paho.mqtt.publish as mqtt_publish
+import psycopg
 import pytest
 
 from telemetry.wire import fixes_topic, status_topic
@@ -453,4 +455,39 @@ def test_the_subject_card_shows_what_the_api_masks_for_an_admin(world: World, pr
         masked = set(c.get("/subjects/s-replay").json()["masked"])  # the bootstrap token: an admin too
     assert masked == {"pinfl", "address"}
     page.locator("#subject-details").screenshot(path=str(ARTIFACTS / "console-subject-card-admin.png"))
+    assert page.js_errors == []
+
+
+def test_a_supervisor_sees_escalations_and_filters_by_officer(world: World, proxy: CutProxy,
+                                                              page_factory: Any) -> None:
+    with world.api() as c:
+        _subject(c, "s-esc", world.officer_id, home=False)
+        sup = next(a["id"] for a in c.get("/accounts").json() if a["username"] == "sup")
+    world.publish("s-esc-dev", *VICTIM, world.t0 + 40 * 60_000)  # inside the exclusion zone
+    (alert,) = wait_for(lambda: world.alerts("s-esc"), lambda rows: len(rows) == 1)
+    with psycopg.connect(world.stack.database_url) as conn:  # as the escalation job leaves it
+        conn.execute("UPDATE alerts SET escalation_level = 1, escalated_at = now(), escalated_to = %s, assigned_to = %s,"
+                     " created_at = now() - interval '25 minutes' WHERE id = %s", (sup, world.officer_id, alert["id"]))
+    page = page_factory(viewport={"width": 1400, "height": 1000})
+    sign_in(page, proxy.url, "sup")
+    page.wait_for_selector('#feed-state[data-state="live"]')
+    item = page.locator(f'#escalation-list li[data-id="{alert["id"]}"]')
+    item.wait_for()
+    assert "escalation level 1" in item.inner_text()
+    assert "25 min" in item.inner_text() or "26 min" in item.inner_text()  # unacknowledged for
+    item.click()
+    page.wait_for_selector('#subject-info[data-loaded="s-esc"]')
+    assert world.get(f"/alerts/{alert['id']}")["id"] == alert["id"]
+    # the officer filter: the unit's officers by name, from GET /units/hq/officers
+    options = page.locator("#filters [name=officer] option").all_inner_texts()
+    assert options == ["any", "ofc", "sup"]
+    page.select_option("#filters [name=officer]", label="ofc")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function(f"nazoratConsole.filter.assigned_to === {world.officer_id}")
+    page.wait_for_selector(f'#alert-list li[data-id="{alert["id"]}"]')
+    shown = page.evaluate("[...document.querySelectorAll('#alert-list li[data-id]')].map((li) => +li.dataset.id)")
+    assigned = {a["id"] for a in world.get("/alerts", assigned_to=world.officer_id, limit=1000)}
+    assert shown and set(shown) <= assigned
+    page.locator("#escalations-pane").screenshot(path=str(ARTIFACTS / "console-escalations.png"))
+    page.screenshot(path=str(ARTIFACTS / "console-supervisor-escalations.png"), full_page=True)
     assert page.js_errors == []
