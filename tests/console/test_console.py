@@ -402,7 +402,7 @@ def test_replay_seeks_along_the_track_and_jumps_to_an_alert(world: World, proxy:
     card = page.locator("#subject-info").inner_text()
     print(f"\nsubject card:\n{card}")
     assert "31501901234566" in card and "Tashkent, Chilonzor 9-12" in card and "masked" not in card
-    assert "s-replay-dev" in card and "not reported by the API" in card
+    assert "s-replay-dev" in card and "no status report yet" in card  # GET /devices/{id}: last_status null
     open_alerts = page.locator("#card-devices dt:has-text('Open alerts') + dd").inner_text()
     assert open_alerts == "1"
     assert page.locator("#card-term").inner_text().count("2036-01-01") == 1
@@ -442,6 +442,9 @@ def test_a_zone_edited_gets_a_new_version_in_its_history(world: World, proxy: Cu
 
 def test_the_subject_card_shows_what_the_api_masks_for_an_admin(world: World, proxy: CutProxy,
                                                                page_factory: Any) -> None:
+    world.publish_status("s-replay-dev", {"t": world.t0 + 50 * 60_000, "strap": "closed", "bat": 63, "chg": True,
+                                           "case": "closed"})
+    wait_for(lambda: world.get("/devices/s-replay-dev")["last_status"], lambda st: st and st["battery_pct"] == 63)
     page = page_factory(viewport={"width": 1400, "height": 1000})
     sign_in(page, proxy.url, "adm")
     page.wait_for_selector('#feed-state[data-state="live"]')
@@ -454,6 +457,8 @@ def test_the_subject_card_shows_what_the_api_masks_for_an_admin(world: World, pr
     with world.api() as c:
         masked = set(c.get("/subjects/s-replay").json()["masked"])  # the bootstrap token: an admin too
     assert masked == {"pinfl", "address"}
+    status = page.locator("#card-devices dt:text-is('Status') + dd").inner_text()  # GET /devices/{id}'s last_status
+    assert status.startswith("battery: 63 % (charging) · strap: closed · case open: no · "), status
     page.locator("#subject-details").screenshot(path=str(ARTIFACTS / "console-subject-card-admin.png"))
     assert page.js_errors == []
 
