@@ -248,6 +248,24 @@ class DevicePublic(BaseModel):
     state: str = "in_stock"
 
 
+class DeviceStatusPublic(BaseModel):
+    """The device's latest status report (by its own clock); a field it did not report is null."""
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"device_time": "2026-12-01T08:15:00Z", "battery_pct": 64.0, "charging": False, "strap": "closed",
+         "case_open": False, "online": True}]}}
+    device_time: datetime
+    battery_pct: float | None = None
+    charging: bool | None = None
+    strap: Literal["closed", "opened", "cut"] | None = None
+    case_open: bool | None = None
+    online: bool | None = None
+
+
+class DeviceDetail(DevicePublic):
+    last_status: DeviceStatusPublic | None = Field(None, description="the latest status report; null if none yet")
+
+
 TimeOfDay = Annotated[str, Field(pattern=r"^(([01]?\d|2[0-3]):[0-5]\d|24:00)$",
                                  description="local time HH:MM from 00:00 to 24:00")]
 

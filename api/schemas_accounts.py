@@ -78,6 +78,15 @@ class AccountPublic(BaseModel):
     password_changed_at: datetime | None
 
 
+class UnitOfficer(BaseModel):
+    """An officer of a unit as a supervisor may see them: the id and the name only."""
+
+    model_config = {"json_schema_extra": {"examples": [{"id": 12, "username": "inspektor.karimov", "role": "officer"}]}}
+    id: int
+    username: str
+    role: Literal["officer", "supervisor"]
+
+
 class MePublic(BaseModel):
     username: str
     role: str

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from api.auth import hash_password, make_api_key
-from api.deps import Admin, CurrentUser, DbConn, RegistryReader, RegistryWriter
+from api.deps import Admin, CurrentUser, DbConn, Principal, RegistryReader, RegistryWriter, require
 from api.errors import responses
 from api.schemas_accounts import (
     AccountCreate,
@@ -21,6 +21,7 @@ from api.schemas_accounts import (
     AssignmentPublic,
     PasswordReset,
     UnitCreate,
+    UnitOfficer,
     UnitPublic,
 )
 from telemetry.errors import NotFoundError
@@ -50,6 +51,21 @@ async def create_unit(body: UnitCreate, db: DbConn, user: Admin) -> dict[str, An
 @units.get("", response_model=list[UnitPublic])
 async def list_units(db: DbConn, _user: CurrentUser) -> list[dict[str, Any]]:
     return await account_store.list_units(db)
+
+
+@units.get("/{unit_id}/officers", response_model=list[UnitOfficer])
+async def unit_officers(unit_id: Annotated[str, Path(max_length=64, examples=["u1"])], db: DbConn,
+                        user: Annotated[Principal, Depends(require("supervisor", scope="registry:read"))],
+                        ) -> list[dict[str, Any]]:
+    """The unit's officers and supervisors who can sign in (id and username), for choosing
+    one (an alert filter, a reviewer). A supervisor reads only their own unit (403 for
+    another); 404 for a unit that does not exist."""
+    if user.role == "supervisor" and unit_id != user.unit_id:
+        raise HTTPException(403, "a supervisor reads the officers of their own unit")
+    rows = await account_store.unit_officers(db, unit_id)
+    if rows is None:
+        raise NotFoundError("unit", unit_id)
+    return rows
 
 
 @accounts.post("", status_code=201, response_model=AccountPublic)

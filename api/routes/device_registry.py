@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from api.deps import DbConn, Officer, Principal, RegistryReader, RegistryWriter
 from api.errors import responses
 from api.routes.registry import audited
-from api.schemas import DEVICE_ID_PATTERN, DevicePublic
+from api.schemas import DEVICE_ID_PATTERN, DeviceDetail, DevicePublic
 from api.schemas_registry import AssignmentPublic, DeviceFit, DeviceRemove, DeviceUpdate
 from telemetry.errors import NotFoundError
 from telemetry.store import devices as device_store
@@ -42,9 +42,12 @@ async def _visible(db: DbConn, user: Principal, device_id: str) -> dict[str, Any
     raise NotFoundError("device", device_id)
 
 
-@router.get("/{device_id}", response_model=DevicePublic, responses=responses(*_ONE))
+@router.get("/{device_id}", response_model=DeviceDetail, responses=responses(*_ONE))
 async def get_device(device_id: DeviceIdPath, db: DbConn, user: RegistryReader) -> dict[str, Any]:
-    return await _visible(db, user, device_id)
+    """The device and its latest status report (battery, charging, strap, case). Officers
+    and supervisors of a wearer's caseload only: an appellant gets 404."""
+    device = await _visible(db, user, device_id)
+    return {**device, "last_status": await device_store.last_status(db, device_id)}
 
 
 @router.patch("/{device_id}", response_model=DevicePublic, responses=responses(*_WRITE))

@@ -53,6 +53,15 @@ async def list_units(conn: Conn) -> list[Row]:
     return await _all(conn, "SELECT id, name, created_at FROM units ORDER BY id", ())
 
 
+async def unit_officers(conn: Conn, unit_id: str) -> list[Row] | None:
+    """The officers and supervisors of a unit who can sign in (id and username only),
+    by username; None when the unit does not exist."""
+    if await _one(conn, "SELECT id FROM units WHERE id = %s", (unit_id,)) is None:
+        return None
+    return await _all(conn, "SELECT id, username, role FROM accounts WHERE unit_id = %s"
+                      " AND role IN ('officer', 'supervisor') AND NOT disabled ORDER BY username, id", (unit_id,))
+
+
 # ---- accounts ----------------------------------------------------------------------
 
 async def create_account(conn: Conn, *, username: str, role: str, unit_id: str = "hq", subject_id: str | None = None,

@@ -37,6 +37,13 @@ async def _one(conn: Conn, sql: str, params: Any) -> Row | None:
         return await cur.fetchone()
 
 
+async def last_status(conn: Conn, device_id: str) -> Row | None:
+    """The device's latest status report by device time (battery, charging, strap, case,
+    online), or None when it has sent none."""
+    return await _one(conn, "SELECT device_time, battery_pct, charging, strap, case_open, online FROM device_status"
+                      " WHERE device_id = %s ORDER BY device_time DESC LIMIT 1", (device_id,))
+
+
 async def get_device(conn: Conn, device_id: str, *, lock: bool = False) -> Row:
     row = await _one(conn, f"SELECT {DEVICE_COLS} FROM devices WHERE id = %s{' FOR UPDATE' if lock else ''}",
                      (device_id,))

@@ -3,8 +3,9 @@ against the real stack: a fix published over MQTT becomes an alert the officer s
 acknowledges and resolves; the feed loses nothing across a cut connection; a zone drawn
 on the map is saved and evaluated; an appellant files a contest at 360 px and officers
 decide it in the appeals queue; a track is replayed and seeked, and from an alert; the
-subject card; a zone's buffer and schedule edited, with its versions. Screenshots go
-to test-artifacts/console/ (printed); no request leaves 127.0.0.1 (page_factory)."""
+subject card; a zone's buffer and schedule edited, with its versions; a supervisor's
+escalations and officer filter. Screenshots go to test-artifacts/console/ (printed); no
+request leaves 127.0.0.1 (page_factory)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import paho.mqtt.publish as mqtt_publish
+import psycopg
 import pytest
 
 from telemetry.wire import fixes_topic, status_topic
@@ -400,7 +402,7 @@ def test_replay_seeks_along_the_track_and_jumps_to_an_alert(world: World, proxy:
     card = page.locator("#subject-info").inner_text()
     print(f"\nsubject card:\n{card}")
     assert "31501901234566" in card and "Tashkent, Chilonzor 9-12" in card and "masked" not in card
-    assert "s-replay-dev" in card and "not reported by the API" in card
+    assert "s-replay-dev" in card and "no status report yet" in card  # GET /devices/{id}: last_status null
     open_alerts = page.locator("#card-devices dt:has-text('Open alerts') + dd").inner_text()
     assert open_alerts == "1"
     assert page.locator("#card-term").inner_text().count("2036-01-01") == 1
@@ -440,6 +442,9 @@ def test_a_zone_edited_gets_a_new_version_in_its_history(world: World, proxy: Cu
 
 def test_the_subject_card_shows_what_the_api_masks_for_an_admin(world: World, proxy: CutProxy,
                                                                page_factory: Any) -> None:
+    world.publish_status("s-replay-dev", {"t": world.t0 + 50 * 60_000, "strap": "closed", "bat": 63, "chg": True,
+                                           "case": "closed"})
+    wait_for(lambda: world.get("/devices/s-replay-dev")["last_status"], lambda st: st and st["battery_pct"] == 63)
     page = page_factory(viewport={"width": 1400, "height": 1000})
     sign_in(page, proxy.url, "adm")
     page.wait_for_selector('#feed-state[data-state="live"]')
@@ -452,5 +457,42 @@ def test_the_subject_card_shows_what_the_api_masks_for_an_admin(world: World, pr
     with world.api() as c:
         masked = set(c.get("/subjects/s-replay").json()["masked"])  # the bootstrap token: an admin too
     assert masked == {"pinfl", "address"}
+    status = page.locator("#card-devices dt:text-is('Status') + dd").inner_text()  # GET /devices/{id}'s last_status
+    assert status.startswith("battery: 63 % (charging) · strap: closed · case open: no · "), status
     page.locator("#subject-details").screenshot(path=str(ARTIFACTS / "console-subject-card-admin.png"))
+    assert page.js_errors == []
+
+
+def test_a_supervisor_sees_escalations_and_filters_by_officer(world: World, proxy: CutProxy,
+                                                              page_factory: Any) -> None:
+    with world.api() as c:
+        _subject(c, "s-esc", world.officer_id, home=False)
+        sup = next(a["id"] for a in c.get("/accounts").json() if a["username"] == "sup")
+    world.publish("s-esc-dev", *VICTIM, world.t0 + 40 * 60_000)  # inside the exclusion zone
+    (alert,) = wait_for(lambda: world.alerts("s-esc"), lambda rows: len(rows) == 1)
+    with psycopg.connect(world.stack.database_url) as conn:  # as the escalation job leaves it
+        conn.execute("UPDATE alerts SET escalation_level = 1, escalated_at = now(), escalated_to = %s, assigned_to = %s,"
+                     " created_at = now() - interval '25 minutes' WHERE id = %s", (sup, world.officer_id, alert["id"]))
+    page = page_factory(viewport={"width": 1400, "height": 1000})
+    sign_in(page, proxy.url, "sup")
+    page.wait_for_selector('#feed-state[data-state="live"]')
+    item = page.locator(f'#escalation-list li[data-id="{alert["id"]}"]')
+    item.wait_for()
+    assert "escalation level 1" in item.inner_text()
+    assert "25 min" in item.inner_text() or "26 min" in item.inner_text()  # unacknowledged for
+    item.click()
+    page.wait_for_selector('#subject-info[data-loaded="s-esc"]')
+    assert world.get(f"/alerts/{alert['id']}")["id"] == alert["id"]
+    # the officer filter: the unit's officers by name, from GET /units/hq/officers
+    options = page.locator("#filters [name=officer] option").all_inner_texts()
+    assert options == ["any", "ofc", "sup"]
+    page.select_option("#filters [name=officer]", label="ofc")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function(f"nazoratConsole.filter.assigned_to === {world.officer_id}")
+    page.wait_for_selector(f'#alert-list li[data-id="{alert["id"]}"]')
+    shown = page.evaluate("[...document.querySelectorAll('#alert-list li[data-id]')].map((li) => +li.dataset.id)")
+    assigned = {a["id"] for a in world.get("/alerts", assigned_to=world.officer_id, limit=1000)}
+    assert shown and set(shown) <= assigned
+    page.locator("#escalations-pane").screenshot(path=str(ARTIFACTS / "console-escalations.png"))
+    page.screenshot(path=str(ARTIFACTS / "console-supervisor-escalations.png"), full_page=True)
     assert page.js_errors == []

@@ -1,6 +1,7 @@
 // The subject card: identity fields as the API returns them for the caller's role (the
 // fields it withholds are listed in `masked`), the term in force and its conditions, the
-// subject's devices with their state, the last fix and its age, open alerts, appeals.
+// subject's devices with their state and last status report (battery, charging, strap,
+// case, its device time), the last fix and its age, open alerts, appeals.
 import { ApiError, call } from "./api.js";
 import { t } from "./i18n.js";
 import { escapeHtml, problemText } from "./text.js";
@@ -26,8 +27,23 @@ export async function loadCard(subjectId) {
     maybe("/alerts", { query: { subject_id: subjectId, status: "open", limit: 1000 } }),
     maybe("/appeals", { query: { subject_id: subjectId, limit: 100 } }),
   ]);
-  if (devices.value) devices.value = devices.value.filter((d) => d.subject_id === subjectId);
+  if (devices.value) {
+    // each worn device read once more: GET /devices/{id} carries its latest status report
+    devices.value = await Promise.all(devices.value.filter((d) => d.subject_id === subjectId)
+      .map(async (d) => ({ ...d, ...(await maybe(`/devices/${encodeURIComponent(d.id)}`)).value })));
+  }
   return { subjectId, subject, terms, devices, alerts, appeals };
+}
+
+/** The device's latest status report as one line: battery, charging, strap, case, when. */
+export function statusText(st, tz) {
+  if (!st) return t("no_status");
+  const yesNo = (v) => (v == null ? "—" : t(v ? "yes" : "no"));
+  return [`${t("battery")}: ${st.battery_pct != null ? `${Math.round(st.battery_pct)} %` : "—"}`
+            + (st.charging ? ` (${t("charging")})` : ""),
+          `${t("strap")}: ${st.strap ? t(`strap_${st.strap}`) : "—"}`,
+          `${t("case_open")}: ${yesNo(st.case_open)}`,
+          formatIn(st.device_time, tz)].join(" · ");
 }
 
 /** The term in force now (active, started, not ended), else the latest planned one. */
@@ -71,8 +87,8 @@ export function renderCardHtml(data, { tz, last }) {
   const devs = data.devices.value;
   const age = last ? Math.round((Date.now() - Date.parse(last.device_time)) / 60000) : null;
   out.push(`<div><h4>${escapeHtml(t("devices"))}</h4><dl id="card-devices">${data.devices.error ? row("devices", data.devices.error)
-    : devs.length ? devs.map((d) => row("device", `${d.id} · ${t(`dev_${d.state}`)}${d.model ? ` · ${d.model}` : ""} · `
-        + `${t("battery")}: ${d.battery_pct != null ? `${d.battery_pct} %` : t("battery_unknown")}`)).join("")
+    : devs.length ? devs.map((d) => row("device", `${d.id} · ${t(`dev_${d.state}`)}${d.model ? ` · ${d.model}` : ""}`)
+        + row("device_status", statusText(d.last_status, tz))).join("")
       : row("devices", t("none"))}
     ${row("last_fix", last ? `${formatIn(last.device_time, tz)} (${age} min)` : null)}
     ${row("open_alerts", data.alerts.error ?? String(data.alerts.value.length) + (data.alerts.value.length >= 1000 ? "+" : ""))}</dl></div>`);

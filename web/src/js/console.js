@@ -1,10 +1,12 @@
 // The officers' console: sign-in, the live alert feed with filters and history paging,
-// the alert's actions, the map, the zone editor, the appeals queue, the supervisor's statistics.
+// the alert's actions, the map, the zone editor, the appeals queue, the supervisor's
+// escalations, officer filter and statistics.
 import { ApiError, call, signOut } from "./api.js";
 import { escapeHtml, problemText } from "./text.js";
 import { AppealsQueue } from "./appeals.js";
 import { loadCard, renderCardHtml } from "./card.js";
 import { barChart } from "./charts.js";
+import { Escalations } from "./escalations.js";
 import { Feed } from "./feed.js";
 import { applyTo, language, setLanguage, t } from "./i18n.js";
 import { MonitorMap } from "./map.js";
@@ -72,6 +74,12 @@ async function start() {
   state.replay ??= new Replay({ map: state.map, zoneOf, els: { form: $("#replay-form"), play: $("#replay-play"),
     speed: $("#replay-speed"), slider: $("#replay-slider"), time: $("#replay-time"), message: $("#replay-message") } });
   await loadSubjects();
+  if (me.role === "supervisor") {
+    await loadOfficers();
+    $("#escalations-pane").hidden = false;
+    state.escalations ??= new Escalations({ list: $("#escalation-list"), zoneOf, onOpen: select });
+    state.escalations.load().catch((e) => showError($("#escalation-list"), e));
+  }
   $("#appeals-pane").hidden = !["officer", "supervisor", "admin"].includes(me.role);
   if (!$("#appeals-pane").hidden) {
     state.appeals ??= new AppealsQueue({ me, zoneOf, tileUrl: state.config.tile_url,
@@ -100,6 +108,15 @@ async function loadSubjects() {
   }
 }
 
+// the supervisor's officer filter: the unit's officers by name
+async function loadOfficers() {
+  const select = $("#filters [name=officer]");
+  for (const o of await call(`/units/${encodeURIComponent(state.me.unit_id)}/officers`)) {
+    select.append(new Option(o.username, String(o.id)));
+  }
+  $("#officer-filter").hidden = false;
+}
+
 // ---- the alert list: history pages and live events ---------------------------------------
 
 function readFilter() {
@@ -107,7 +124,8 @@ function readFilter() {
   const tz = zoneOf(f.get("subject_id") || null);
   return { kind: f.get("kind") || null, status: f.get("status") || null, severity: f.get("severity") || null,
            subject_id: f.get("subject_id") || null, since: wallTimeToIso(f.get("since"), tz),
-           until: wallTimeToIso(f.get("until"), tz), assigned_to: f.get("mine") ? state.me.account_id : null };
+           until: wallTimeToIso(f.get("until"), tz),
+           assigned_to: f.get("mine") ? state.me.account_id : (Number(f.get("officer")) || null) };
 }
 
 function matches(a) {
@@ -158,6 +176,9 @@ function onFeedEvent(event) {
   const a = event.alert;
   const known = state.alerts.get(a.id);
   addKind(a.kind);
+  if (state.escalations && (a.escalation_level > 0 || state.escalations.rows.some((r) => r.id === a.id))) {
+    state.escalations.load().catch((e) => showError($("#escalation-list"), e));
+  }
   if (!known && !matches(a)) return;
   state.alerts.set(a.id, { ...known, ...a, fresh: event.action === "raised" });
   if (event.action === "raised" && a.severity === "critical") cueCritical(a);
@@ -418,6 +439,7 @@ $("#lang").addEventListener("change", (ev) => {
   state.replay?.renderTime();
   state.map?.renderLegend();
   if (!$("#stats-pane").hidden) loadStatistics();
+  state.escalations?.render();
   if (state.appeals && !$("#appeals-pane").hidden) state.appeals.relabel();
 });
 setLanguage(language());
