@@ -106,17 +106,18 @@ def _bare_consumer(urls: list[str], want_messages: int, out: Any) -> None:
             got: list[Any] = []
             n = 0
             first = last = 0.0
-            async for m in cons.messages:
+            never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            while n < want_messages:
+                batch = await cons.take(min(500, want_messages - n), 1.0, never)
+                if not batch:
+                    continue
                 if not n:
                     first = time.time()
-                n += 1
-                got.append(m)
-                if len(got) >= 500 or n >= want_messages:
-                    await cons.ack_batch(got)
-                    got = []
+                n += len(batch)
+                got += batch
+                await cons.ack_batch(got)  # the worker's own batch size (500) and ack
+                got = []
                 last = time.time()
-                if n >= want_messages:
-                    break
             out.put({"messages": n, "first": first, "last": last})
 
     asyncio.run(main())
