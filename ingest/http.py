@@ -33,18 +33,17 @@ import hmac
 import json
 import logging
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import psycopg
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ingest.connection import LazyConnection
 from telemetry import osmand, owntracks
 from telemetry.errors import DecodeError, StorageError
 from telemetry.model import DeadLetter, Decoded, FixAttributes
@@ -65,34 +64,6 @@ class _RejectedError(Exception):
         super().__init__(reason)
 
 
-class _Lookups:
-    """The listener's own small connection for secrets and bindings (the pipeline's is
-    for batches); used from worker threads, one at a time."""
-
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._conn: psycopg.Connection[Any] | None = None
-        self._lock = threading.Lock()
-
-    def run(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
-        with self._lock:
-            try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = psycopg.connect(self._url, connect_timeout=5, autocommit=True)
-                return work(self._conn)
-            except psycopg.Error as exc:
-                if self._conn is not None:
-                    self._conn.close()
-                self._conn = None
-                raise StorageError(f"HTTP ingest lookup failed: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-
 def _redacted(query: bytes) -> bytes:
     """A query string or form body without its secret parameter, for a dead letter."""
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
@@ -110,7 +81,7 @@ class HttpIngest:
 
     def __init__(self, *, pipeline: Pipeline, database_url: str) -> None:
         self._pipeline = pipeline
-        self._lookups = _Lookups(database_url)
+        self._lookups = LazyConnection(database_url, "HTTP ingest lookup failed")
         self._sent_regions: dict[tuple[str, str], str] = {}  # binding -> digest of the last setWaypoints sent
         self.app = Starlette(routes=[
             Route("/", self._osmand, methods=["GET", "POST"]),

@@ -30,14 +30,11 @@ import hmac
 import json
 import logging
 import random
-import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 import httpx
-import psycopg
 
+from ingest.connection import LazyConnection
 from telemetry.errors import StorageError
 from telemetry.store import webhooks as store
 
@@ -74,30 +71,11 @@ class WebhookDispatcher:
         self._timeout_s = timeout_s
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
-        self._conn: psycopg.Connection[Any] | None = None
-        self._lock = threading.Lock()
+        self._conn = LazyConnection(database_url, "webhook outbox")
 
     def backoff_s(self, attempt: int) -> float:
         """The wait before attempt ``attempt + 1`` (jittered between 50 % and 100 %)."""
         return float(min(self._backoff_max_s, self._backoff_base_s * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0))
-
-    def _db(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
-        with self._lock:
-            try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = psycopg.connect(self._url, connect_timeout=5, autocommit=True)
-                return work(self._conn)
-            except psycopg.Error as exc:
-                if self._conn is not None:
-                    self._conn.close()
-                self._conn = None
-                raise StorageError(f"webhook outbox: {exc}") from exc
-
-    def _close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop``. A database outage is waited out here (logged); anything
@@ -106,7 +84,7 @@ class WebhookDispatcher:
             async with httpx.AsyncClient(timeout=self._timeout_s, follow_redirects=False) as client:
                 while not stop.is_set():
                     try:
-                        due = await asyncio.to_thread(self._db, lambda c: store.claim_due(c, self._batch,
+                        due = await asyncio.to_thread(self._conn.run, lambda c: store.claim_due(c, self._batch,
                                                                                          self._lease_s))
                     except StorageError as exc:
                         log.warning("%s; retrying", exc)
@@ -117,7 +95,7 @@ class WebhookDispatcher:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), timeout=self._poll_s)
         finally:
-            await asyncio.to_thread(self._close)
+            await asyncio.to_thread(self._conn.close)
 
     async def _deliver(self, client: httpx.AsyncClient, d: store.Due) -> None:
         body = json.dumps(d.payload, separators=(",", ":"), default=str).encode()
@@ -139,7 +117,7 @@ class WebhookDispatcher:
         duration_ms = round((time.perf_counter() - started) * 1000)
         retry_in = self.backoff_s(d.attempts + 1)
         try:
-            outcome = await asyncio.to_thread(self._db, lambda c: store.record_attempt(
+            outcome = await asyncio.to_thread(self._conn.run, lambda c: store.record_attempt(
                 c, d, status_code=status, error=error, duration_ms=duration_ms, retry_in_s=retry_in))
         except StorageError as exc:  # the lease runs out and the delivery is sent again
             log.warning("webhook attempt not recorded (%s); delivery %d will be retried", exc, d.delivery_id)
