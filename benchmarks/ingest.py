@@ -38,6 +38,7 @@ import psycopg
 
 from benchmarks import ceilings
 from benchmarks.consumer import close_after_acks, queue_messages
+from benchmarks.stored import wait_and_count
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port
 from telemetry.store import migrate as db
 from telemetry.wire import fixes_topic
@@ -116,22 +117,8 @@ def run(seconds: float, rate: float) -> dict[str, Any]:
         pub.start()
         result = q.get(timeout=seconds + 300)
         pub.join(30)
-        deadline = time.time() + 300
-        stored = 0
-        with psycopg.connect(url) as conn:
-            while time.time() < deadline:
-                stored = conn.execute("SELECT count(*) FROM positions").fetchone()[0]  # type: ignore[index]
-                conn.commit()
-                if stored >= result["sent"]:
-                    break
-                time.sleep(0.25)
-            row = conn.execute(
-                "SELECT count(*), count(DISTINCT (device_id, device_time)), extract(epoch FROM max(received_at)),"
-                " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at) * 1000 - seq),"
-                " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at) * 1000 - seq)"
-                " FROM positions").fetchone()
-        assert row is not None
-        count, distinct, last_commit = int(row[0]), int(row[1]), float(row[2])
+        st = wait_and_count(url, result["sent"])
+        count, distinct, last_commit = st.rows, st.distinct, st.last_commit
         elapsed = last_commit - result["start"]
         worker.terminate()
         worker.wait(30)
@@ -155,8 +142,8 @@ def run(seconds: float, rate: float) -> dict[str, Any]:
             "lost": result["sent"] - distinct,
             "duplicated": count - distinct,
             "drain_s_after_publisher": round(last_commit - result["end"], 2),
-            "p50_ms": round(float(row[3]), 1),
-            "p99_ms": round(float(row[4]), 1),
+            "p50_ms": round(st.p50_ms, 1),
+            "p99_ms": round(st.p99_ms, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         }
         out |= ceiling

@@ -39,6 +39,7 @@ from typing import Any
 
 import psycopg
 
+from benchmarks.stored import wait_and_count
 from nazorat.services import EmbeddedPostgres
 from nazorat.services.rabbit_provision import RabbitAdmin, provision
 from nazorat.services.rabbitmq import ADMIN_USER, RabbitCluster
@@ -191,27 +192,14 @@ def _one_count(cluster: RabbitCluster, pg: EmbeddedPostgres, engine_pw: str, pub
                     raise RuntimeError((tmp / f"w{workers}-{w}.log").read_text())
                 time.sleep(0.1)
         result = _publish(cluster, pub_pw, seconds, rate)
-        deadline = time.time() + 300
-        with psycopg.connect(url) as conn:
-            while time.time() < deadline:
-                stored = conn.execute("SELECT count(*) FROM positions").fetchone()[0]  # type: ignore[index]
-                conn.commit()
-                if stored >= result["sent"]:
-                    break
-                time.sleep(0.25)
-            row = conn.execute(
-                "SELECT count(*), count(DISTINCT (device_id, device_time)), extract(epoch FROM max(received_at)),"
-                " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at) * 1000 - seq),"
-                " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at) * 1000 - seq),"
-                " count(*) FILTER (WHERE late) FROM positions").fetchone()
-        assert row is not None
-        count, distinct, last_commit = int(row[0]), int(row[1]), float(row[2])
+        st = wait_and_count(url, result["sent"])
+        count, distinct, last_commit = st.rows, st.distinct, st.last_commit
         elapsed = last_commit - result["start"]
         return {"workers": workers, "published_fixes": result["sent"], "fixes_per_s": round(count / elapsed),
                 "publisher_fixes_per_s": round(result["sent"] / (result["end"] - result["start"])),
-                "lost": result["sent"] - distinct, "duplicated": count - distinct, "late": int(row[5]),
+                "lost": result["sent"] - distinct, "duplicated": count - distinct, "late": st.late,
                 "drain_s_after_publisher": round(last_commit - result["end"], 2),
-                "p50_ms": round(float(row[3]), 1), "p99_ms": round(float(row[4]), 1)}
+                "p50_ms": round(st.p50_ms, 1), "p99_ms": round(st.p99_ms, 1)}
     finally:
         for proc in procs:
             proc.terminate()
