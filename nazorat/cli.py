@@ -8,10 +8,11 @@ import json
 import logging
 import sys
 import urllib.request
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from nazorat.exit_watchdog import ExitWatchdog
 from telemetry.settings import Settings
 
 
@@ -196,15 +197,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         infra.migrate(settings)  # as the owner role; the engine and the API run as the run-time role
         token = settings.api_token or stack.load_or_create_token(data_dir)
         auth = _auth_config(settings, data_dir)
-        status = _until_stopped(stack.serve(
-            auth_config=auth, demo_accounts=data_dir / "demo-accounts",
+        status = _until_stopped(lambda watchdog: stack.serve(
+            watchdog=watchdog, auth_config=auth, demo_accounts=data_dir / "demo-accounts",
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
             retention_days=settings.retention_days, demo_fleet=args.fleet, fleet_credentials=infra.device_credentials,
             http_port=settings.http_port or 5055, webhook_backoff_s=settings.webhook_backoff_s,
             amqp=infra.amqp, fleet_mqtt_url=infra.fleet_mqtt_url,
-        ))
+        ), before_forced_exit=infra.stop)
     finally:
         infra.stop()
     print("Nazorat stopped." if status == 0 else "Nazorat stopped after a fatal failure.", flush=True)
@@ -223,8 +224,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 2
     stack.migrate(database_url, settings)
-    return _until_stopped(stack.serve(
-        auth_config=_auth_config(settings, Path(settings.data_dir).resolve()),
+    return _until_stopped(lambda watchdog: stack.serve(
+        watchdog=watchdog, auth_config=_auth_config(settings, Path(settings.data_dir).resolve()),
         database_url=database_url, mqtt_url=mqtt_url, mqtt_protocol=args.mqtt_protocol,
         api_token=settings.api_token or "", host=settings.api_host, port=args.port or settings.api_port,
         ingest=not args.no_ingest, api=not args.no_api, client_id=args.client_id or settings.mqtt_client_id,
@@ -247,16 +248,21 @@ def _amqp_options(url: str, settings: Settings) -> Any:
                        standby_delay_s=settings.amqp_standby_delay_s)
 
 
-def _until_stopped(main: Coroutine[Any, Any, None]) -> int:
+def _until_stopped(main: Callable[[ExitWatchdog], Coroutine[Any, Any, None]], *,
+                   before_forced_exit: Callable[[], None] | None = None) -> int:
     """Run ``serve``: exit status 0 after SIGTERM/SIGINT, 1 after a fatal task failure or
-    a failed start (the supervisor has logged it with its traceback)."""
+    a failed start (the supervisor has logged it with its traceback), and 1 when the stop
+    hangs (``nazorat.exit_watchdog``: ``before_forced_exit`` runs first)."""
     from nazorat.errors import NazoratError
 
+    watchdog = ExitWatchdog(before_exit=before_forced_exit)
     try:
-        asyncio.run(main)
+        asyncio.run(main(watchdog))
     except NazoratError as exc:
         print(f"nazorat: {exc}", file=sys.stderr, flush=True)
         return 1
+    finally:
+        watchdog.disarm()
     return 0
 
 

@@ -26,6 +26,7 @@ from ingest import HttpIngest, IngestWorker, WebhookDispatcher
 from ingest.amqp import AmqpOptions
 from nazorat import demo
 from nazorat.errors import StartupError
+from nazorat.exit_watchdog import ExitWatchdog
 from nazorat.probes import serve_probes
 from nazorat.services import ENGINE_USER, AmqttBroker, CredentialStore, EmbeddedPostgres, MosquittoBroker
 from nazorat.services.errors import MigrationPrivilegeError
@@ -207,6 +208,7 @@ async def serve(
     health: Health | None = None, ingest_stall_s: float = 30.0, connect_timeout_s: float = 30.0,
     silence_check_s: float = 30.0, health_port: int | None = None, http_port: int | None = None,
     webhook_backoff_s: float = 2.0, amqp: AmqpOptions | None = None, fleet_mqtt_url: str | None = None,
+    watchdog: ExitWatchdog | None = None, exit_deadline_s: float = 45.0,
 ) -> None:
     """Run ingest and/or the API until SIGINT/SIGTERM (or ``stop``), every task owned by one
     ``Supervisor`` (the policy per task is in ``nazorat.supervisor``). Returns after a
@@ -218,9 +220,14 @@ async def serve(
     process without the API); ``http_port``: serve the HTTP ingest listener (OsmAnd /
     Traccar Client, OwnTracks HTTP; ``ingest.http``) on it, beside MQTT ingest. With ingest
     the webhook delivery loop runs too (``ingest.webhooks``; first retry after
-    ``webhook_backoff_s``)."""
+    ``webhook_backoff_s``). ``watchdog`` (the command line's): once stopping, the process ends
+    (status 1, with every stack in the log) if it has not finished within
+    ``exit_deadline_s`` (``nazorat.exit_watchdog``)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    arm_on_stop = None
+    if watchdog is not None:
+        arm_on_stop = asyncio.create_task(_arm_on_stop(stop, watchdog, exit_deadline_s), name="exit-watchdog")
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
@@ -300,7 +307,16 @@ async def serve(
             print("\n".join([*lines, "  Stop with Ctrl-C."]), flush=True)
             await stop.wait()
     finally:
+        if watchdog is not None:  # a failed start-up, too; the event loop's teardown is covered
+            watchdog.arm(exit_deadline_s, loop)
+        if arm_on_stop is not None:
+            arm_on_stop.cancel()
         await asyncio.to_thread(pipeline.close)
+
+
+async def _arm_on_stop(stop: asyncio.Event, watchdog: ExitWatchdog, after_s: float) -> None:
+    await stop.wait()
+    watchdog.arm(after_s, asyncio.get_running_loop())
 
 
 def _exit_server(server: uvicorn.Server) -> Callable[[], None]:

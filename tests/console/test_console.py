@@ -204,12 +204,18 @@ def test_a_zone_drawn_on_the_map_is_saved_and_evaluated(world: World, proxy: Cut
                          " return [p.x, p.y]; }", [target[1], target[0]])
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_function("nazoratConsole.draft.points.length === 1")  # the click made the draft's centre
     page.fill("#zone-form [name=id]", "s-zone-kiosk")
     page.fill("#zone-form [name=name]", "kiosk")
     page.select_option("#zone-form [name=kind]", "exclusion")
     page.fill("#zone-form [name=radius]", "60")
     page.click("#zone-form button[type=submit]")
-    page.wait_for_selector('#zone-message[data-saved="s-zone-kiosk"]')
+    try:
+        page.wait_for_selector('#zone-message[data-saved="s-zone-kiosk"]')
+    except Exception as exc:  # say what the page said instead
+        page.screenshot(path=str(ARTIFACTS / "console-zone-editor-failed.png"), full_page=True)
+        raise AssertionError(f"zone not saved: {page.inner_text('#zone-message')!r}, "
+                             f"errors {page.js_errors}") from exc
     with world.api() as c:
         zone = next(z for z in c.get("/zones", params={"subject_id": "s-zone"}).json() if z["id"] == "s-zone-kiosk")
     lon, lat = zone["geometry"]["coordinates"]
@@ -489,6 +495,7 @@ def test_a_supervisor_sees_escalations_and_filters_by_officer(world: World, prox
     page.select_option("#filters [name=officer]", label="ofc")
     page.click("#filters button[type=submit]")
     page.wait_for_function(f"nazoratConsole.filter.assigned_to === {world.officer_id}")
+    page.wait_for_selector("#alert-list:not([data-loading])")  # the filtered page is in
     page.wait_for_selector(f'#alert-list li[data-id="{alert["id"]}"]')
     shown = page.evaluate("[...document.querySelectorAll('#alert-list li[data-id]')].map((li) => +li.dataset.id)")
     assigned = {a["id"] for a in world.get("/alerts", assigned_to=world.officer_id, limit=1000)}

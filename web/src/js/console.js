@@ -158,7 +158,16 @@ async function reloadAlerts() {
   state.filter = readFilter();
   state.alerts.clear();
   state.oldest = null;
-  await loadPage(undefined);
+  // the rows of the previous filter go at once: never shown under the new one
+  const list = $("#alert-list");
+  list.dataset.loading = "1";
+  list.innerHTML = `<li class="empty">${escapeHtml(t("loading"))}</li>`;
+  try {
+    await loadPage(undefined);
+  } finally {
+    delete list.dataset.loading;
+    render();
+  }
 }
 
 $("#filters").addEventListener("submit", (ev) => {
@@ -220,6 +229,7 @@ function startFeed() {
 
 function render() {
   const list = $("#alert-list");
+  if (list.dataset.loading) return; // reloadAlerts renders once its page is in
   const rows = [...state.alerts.values()].filter(matches).sort((a, b) => b.id - a.id);
   list.replaceChildren();
   if (!rows.length) { list.innerHTML = `<li class="empty">${escapeHtml(t("no_alerts"))}</li>`; }
