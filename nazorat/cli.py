@@ -198,7 +198,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         token = settings.api_token or stack.load_or_create_token(data_dir)
         auth = _auth_config(settings, data_dir)
         status = _until_stopped(lambda watchdog: stack.serve(
-            watchdog=watchdog, auth_config=auth, demo_accounts=data_dir / "demo-accounts",
+            watchdog=watchdog, exit_deadline_s=settings.exit_deadline_s,
+            auth_config=auth, demo_accounts=data_dir / "demo-accounts",
             database_url=infra.database_url, mqtt_url=infra.mqtt_url, mqtt_protocol=infra.mqtt_protocol,
             api_token=token, host=settings.api_host, port=args.port or settings.api_port,
             batch_max_messages=settings.batch_max_messages, batch_max_ms=settings.batch_max_ms,
@@ -225,7 +226,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     stack.migrate(database_url, settings)
     return _until_stopped(lambda watchdog: stack.serve(
-        watchdog=watchdog, auth_config=_auth_config(settings, Path(settings.data_dir).resolve()),
+        watchdog=watchdog, exit_deadline_s=settings.exit_deadline_s,
+        auth_config=_auth_config(settings, Path(settings.data_dir).resolve()),
         database_url=database_url, mqtt_url=mqtt_url, mqtt_protocol=args.mqtt_protocol,
         api_token=settings.api_token or "", host=settings.api_host, port=args.port or settings.api_port,
         ingest=not args.no_ingest, api=not args.no_api, client_id=args.client_id or settings.mqtt_client_id,

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     http_port: int | None = Field(None, ge=1, le=65535)
     # webhooks: the first retry's wait (doubling each time, at most an hour)
     webhook_backoff_s: float = Field(2.0, gt=0, le=3600)
+    # once stopping, a process still alive after this long exits 1 with its stacks logged
+    # (nazorat/exit_watchdog.py); above the supervisor's 20 s grace
+    exit_deadline_s: float = Field(45.0, ge=1, le=3600)
     # micro-batching: a batch closes at this many messages or this many ms after its first
     batch_max_messages: int = Field(500, ge=1, le=50_000)
     batch_max_ms: int = Field(20, ge=1, le=10_000)

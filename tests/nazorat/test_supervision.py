@@ -407,13 +407,18 @@ if sys.argv[1] == "--api-fault":
     async def main_loop(self):
         raise RuntimeError("injected: the API server stopped serving")
     uvicorn.Server.main_loop = main_loop
+if sys.argv[1] == "--hang-on-stop":  # a stop that never finishes: a thread that never returns
+    import time
+    from telemetry.pipeline import Pipeline
+    Pipeline.close = lambda self: time.sleep(3600)
 sys.exit(cli.main(sys.argv[2:]))
 """
 
 
-def _serve_process(database_url: str, mqtt_url: str, port: int, log_path: Path, fault: str) -> subprocess.Popen[bytes]:
+def _serve_process(database_url: str, mqtt_url: str, port: int, log_path: Path, fault: str,
+                   **extra_env: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NAZORAT_DATABASE_URL": database_url, "NAZORAT_MQTT_URL": mqtt_url,
-           "NAZORAT_API_TOKEN": TOKEN, "NAZORAT_API_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+           "NAZORAT_API_TOKEN": TOKEN, "NAZORAT_API_PORT": str(port), "PYTHONUNBUFFERED": "1", **extra_env}
     with open(log_path, "wb") as out:
         return subprocess.Popen([sys.executable, "-c", _WRAPPER, fault, "serve", "--no-ingest"], env=env, cwd=ROOT,
                                 stdout=out, stderr=subprocess.STDOUT)
@@ -465,3 +470,26 @@ def test_nazorat_serve_exits_0_on_sigterm_and_non_zero_when_a_fatal_task_fails(
             if p.poll() is None:
                 p.kill()
                 p.wait(10)
+
+
+def test_a_stop_that_hangs_ends_the_process_with_status_1_and_its_stacks(
+        database_url: str, mqtt_url: str, tmp_path: Path) -> None:
+    log_path = tmp_path / "hang.log"
+    proc = _serve_process(database_url, mqtt_url, free_port(), log_path, "--hang-on-stop",
+                          NAZORAT_EXIT_DEADLINE_S="3")
+    try:
+        deadline = time.monotonic() + 60
+        while b"Nazorat is running" not in log_path.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert _wait(proc, log_path) == 1
+        out = log_path.read_text()
+        assert "did not finish stopping within 3 s" in out
+        # where it hung: the task waiting on the thread, and the thread
+        assert "asyncio task(s) pending" in out and "await asyncio.to_thread(pipeline.close)" in out
+        assert 'File "<string>", line 13 in <lambda>' in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
