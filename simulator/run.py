@@ -3,9 +3,10 @@ write the ground truth, replay the messages, and (optionally) verify."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.publisher import Progress, PublishResult, publish
@@ -13,6 +14,8 @@ from simulator.registry import Api, register
 from simulator.scenarios import Plan, SimConfig, build
 from simulator.truth import RunInfo, write_truth
 from simulator.verify import AlertWatcher, Report, wait_for_truth
+
+log = logging.getLogger("simulator")
 
 
 @dataclass
@@ -22,6 +25,8 @@ class RunResult:
     published: PublishResult
     report: Report | None
     alert_first_seen: dict[int, int]
+    # wall seconds of each step: build, register, before_publish, publish, verify
+    phases_s: dict[str, float] = field(default_factory=dict)
 
 
 def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, truth_path: str | Path | None = None,
@@ -35,12 +40,24 @@ def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, trut
     ``before_publish``: a hook after registration (e.g. the device profiles a compressed
     replay needs, see ``Plan.profiles_needed``). With ``verify``, waits up to
     ``verify_timeout_s`` for every injected event to be reported and scores the run."""
+    phases: dict[str, float] = {}
+    clock = [time.monotonic()]
+
+    def done(phase: str, what: str) -> None:
+        now = time.monotonic()
+        phases[phase] = round(now - clock[0], 2)
+        clock[0] = now
+        log.info("%s in %.1f s", what, phases[phase])
+
     plan = build(config)
+    done("build", f"plan built: {len(plan.devices)} devices, {len(plan.messages)} messages")
     api = Api(api_url, token)
     if register_fleet:
         register(api, plan)
+        done("register", "fleet registered through the API")
     if before_publish is not None:
         before_publish(plan)
+        done("before_publish", "before-publish hook done")
     run = plan.run_info()
     if truth_path is not None:
         write_truth(truth_path, run, plan.events)
@@ -51,6 +68,7 @@ def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, trut
     try:
         result = publish(plan.messages, mqtt_url, compression=config.compression, processes=processes,
                          connections=connections, credentials=passwords, progress=progress, ramp_s=ramp_s)
+        done("publish", f"published {result.messages} messages")
         run.started_wall_ms = result.started_ms
         run.ended_wall_ms = result.ended_ms
         if truth_path is not None:
@@ -59,12 +77,13 @@ def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, trut
         if verify:
             report = wait_for_truth(api, run, plan.events, timeout_s=verify_timeout_s, published=result.published,
                                     first_seen=watcher.first_seen if watcher is not None else None)
+            done("verify", "verified")
     finally:
         if watcher is not None:
             time.sleep(0.2)
             watcher.__exit__(None, None, None)
         api.close()
-    return RunResult(plan, run, result, report, dict(watcher.first_seen) if watcher is not None else {})
+    return RunResult(plan, run, result, report, dict(watcher.first_seen) if watcher is not None else {}, phases)
 
 
 __all__ = ["RunResult", "simulate"]
