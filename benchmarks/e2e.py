@@ -28,7 +28,8 @@ Ceilings, measured in the same run on the same traffic (this machine's speed dri
 to 2x within an hour, so the ratios are what compares across runs; the traffic is
 paced, so below saturation a ratio is the share of the ceiling the offered load used,
 and only a run that saturates the engine, ``drain_s`` > 0, measures its limit):
-``broker_drain_messages_per_s``: the same payloads queued in Mosquitto for a
+``broker_drain_messages_per_s``: the same payloads (at most the first 900,000 messages:
+the broker queues 1,000,000 for an offline session) queued in Mosquitto for a
 persistent ``mosquitto_sub`` session while it is offline, then drained by it (QoS 1,
 a C client; ``mosquitto_pub -l`` was tried for the queueing and was disconnected by
 the broker "due to out of memory" on this traffic);
@@ -38,7 +39,8 @@ the broker "due to out of memory" on this traffic);
 ``--rate`` sets the traffic time so that the planned messages come at about that many a
 second (the plan's size is estimated from the fleet: the JSON has the offered rate that
 came out); ``--ramp`` raises the rate linearly to full over that many seconds first.
-``timeseries``: per wall second from the first publish, messages and fixes offered,
+``timeseries``: per wall second from the first publish, messages (resends included) and
+distinct fixes offered,
 fixes stored (by insert time), the backlog (offered - stored, fixes) and publish ->
 stored p50/p99 of the scenario devices' fixes stored in that second (the tracked sample).
 """
@@ -119,17 +121,32 @@ def _rss_mb(pids: list[int]) -> float:
     return round(total / 1024, 1)
 
 
+# the project's Mosquitto queues at most 1,000,000 messages for an offline session
+# (deploy/mosquitto/mosquitto.conf.template: max_queued_messages), so a larger run's ceiling is measured on
+# its first messages up to this many
+CEILING_MAX_MESSAGES = 900_000
+
+
 def _broker_ceiling(plan: Plan, broker: MosquittoBroker, processes: int) -> dict[str, Any]:
-    """The run's messages (the same payloads, on another topic tree) queued through the
+    """The run's messages (the same payloads, on another topic tree; at most
+    ``CEILING_MAX_MESSAGES`` publishes, from the start of the run) queued through the
     simulator's publisher, unpaced, then drained by ``mosquitto_sub``."""
+    sample: list[Message] = []
+    n = 0
+    for m in plan.messages:
+        if n + m.repeat > CEILING_MAX_MESSAGES:
+            break
+        sample.append(m)
+        n += m.repeat
+
     def queue(prefix: str) -> int:
         msgs = [Message(0.0, m.device_id, prefix + m.device_id, m.payload, m.status, m.skew_ms, m.repeat)
-                for m in plan.messages]
+                for m in sample]
         return publish(msgs, broker.url, compression=1e12, processes=processes, connections=2 * processes,
                        start_delay_s=0.0).acked
 
     out = ceilings.drain(broker, queue, "e2e-ceiling")
-    out["broker_ceiling_messages"] = sum(m.repeat for m in plan.messages)
+    out["broker_ceiling_messages"] = n
     out["broker_ceiling_complete"] &= out["broker_ceiling_acked"] == out["broker_ceiling_messages"]
     return out
 
@@ -148,6 +165,14 @@ def _copy_ceiling(url: str, plan: Plan) -> dict[str, Any]:
                        f["lon"], f["acc"], f.get("spd"), f.get("hdg"), f.get("src", "gps"), f.get("seq"), False, [])
 
     return ceilings.copy(url, rows())
+
+
+def _false_breakdown(false: list[dict[str, Any]], behaviour: dict[str, str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for a in false:
+        key = f"{a['kind']} from {behaviour.get(a['device_id'], 'unknown')}"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _timeseries(url: str, pub: Any) -> list[dict[str, Any]]:
@@ -291,9 +316,14 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
             "positions_bytes_per_fix": round(int(size[0]) / max(1, int(size[1]))),
             "scenarios": summary["scenarios"],
             "missed": summary["missed"],
+            # what the false alerts were, and which simulated behaviour sent them
+            "false_by_kind_and_behaviour": _false_breakdown(report.false, plan.behaviour),
+            "false_sample": [{k: a.get(k) for k in ("kind", "device_id", "zone_id", "fix_time", "status_time",
+                                                     "created_at", "details")} for a in report.false[:20]],
         }
         t_ceil = time.monotonic()
-        _log.info("measuring the broker's drain ceiling on the same %d messages", len(plan.messages))
+        _log.info("measuring the broker's drain ceiling on the same traffic (at most %d messages)",
+                  CEILING_MAX_MESSAGES)
         out.update(_broker_ceiling(plan, broker, max(2, n_proc)))
         out["phases_s"]["broker_ceiling"] = round(time.monotonic() - t_ceil, 2)
         t_ceil = time.monotonic()
@@ -303,6 +333,10 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
         out["messages_per_s_vs_broker_drain"] = round(out["messages_per_s"] / out["broker_drain_messages_per_s"], 4)
         out["fixes_per_s_vs_copy"] = round(out["fixes_per_s"] / out["copy_rows_per_s"], 4)
         out["timeseries"] = _timeseries(url, pub)
+        # what the engine logged at ERROR or worse (a reconnect, a failed batch): counted, the first few kept
+        bad = [line for line in log_path.read_text(errors="replace").splitlines()
+               if " ERROR " in line or " CRITICAL " in line]
+        out["engine_log_errors"] = {"count": len(bad), "first": bad[:10]}
         out["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         out["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
         ok = True

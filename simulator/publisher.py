@@ -43,7 +43,9 @@ class PublishResult:
     ended_ms: int = 0
     max_lag_s: float = 0.0  # the furthest behind schedule a publish ran
     published: dict[tuple[str, int], int] = field(default_factory=dict)  # (device, device time) -> wall ms
-    per_second: dict[int, list[int]] = field(default_factory=dict)  # wall second -> [messages, fixes] published
+    # wall second -> [messages published (repeats included), distinct fixes in them (a
+    # resend counted once: the backlog of stored vs offered compares like with like)]
+    per_second: dict[int, list[int]] = field(default_factory=dict)
 
     def merge(self, other: PublishResult) -> None:
         self.messages += other.messages
@@ -174,7 +176,7 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
         out.fixes += m.n_fixes * m.repeat
         sec = out.per_second.setdefault(now_ms // 1000, [0, 0])
         sec[0] += m.repeat
-        sec[1] += m.n_fixes * m.repeat
+        sec[1] += m.n_fixes
         if m.track:
             for k in keys:
                 out.published.setdefault((m.device_id, k), now_ms)

@@ -173,6 +173,11 @@ def order_and_dedupe(fixes: list[Fix]) -> list[Fix]:
     return out
 
 
+def _flags(c: DeviceCondition) -> tuple[bool, int | None, bool]:
+    """The part of a device's condition its last report does not carry (kept in the database)."""
+    return c.clock_off, c.gps_lost_since_ms, c.gps_alerted
+
+
 def _fix_json(f: Fix) -> bytes:
     return json.dumps({"t": f.time_ms, "lat": f.lat, "lon": f.lon, "acc": f.accuracy_m, "src": f.source}).encode()
 
@@ -497,9 +502,12 @@ class Pipeline:
         devices = sorted({s.device_id for s in statuses})
         missing = [d for d in devices if d not in self._conditions]
         if missing:  # after a restart: the latest stored report is the previous one
+            flags = store.condition_flags(conn, missing)
             for s in store.latest_statuses(conn, missing, new):
-                self._conditions.setdefault(s.device_id, DeviceCondition(s))
+                clock_off, since, alerted = flags.get(s.device_id, (False, None, False))
+                self._conditions.setdefault(s.device_id, DeviceCondition(s, since, alerted, clock_off))
         state = {d: self._conditions[d] for d in devices if d in self._conditions}
+        before = {d: _flags(c) for d, c in state.items()}
         now_ms = int(time.time() * 1000)
         for s in statuses:
             prev = state.get(s.device_id)
@@ -515,6 +523,9 @@ class Pipeline:
                 self._raise(b, conn, store.NewAlert(
                     kind, "medium" if kind.startswith("battery_low") else "high",
                     b.snap.subject_at(s.device_id, s.time_ms), s.device_id, dict(details), status_ms=s.time_ms))
+        # what a reconnect or restart must resume, in this batch's transaction
+        store.save_condition_flags(conn, {d: _flags(c) for d, c in state.items()
+                                          if _flags(c) != before.get(d, (False, None, False))})
         b.conditions = state
 
     def _flag_after_term(self, conn: psycopg.Connection[Any], b: Batch) -> None:

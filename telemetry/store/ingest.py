@@ -332,6 +332,28 @@ def latest_statuses(conn: Conn, devices: Sequence[str], excluding: Iterable[tupl
     return [Status(r[0], int(r[1]), *r[2:]) for r in rows]
 
 
+def condition_flags(conn: Conn, devices: Sequence[str]) -> dict[str, tuple[bool, int | None, bool]]:
+    """Device -> (clock_off, gps_lost_since_ms, gps_alerted) as last committed (migration 0023)."""
+    if not devices:
+        return {}
+    rows = conn.execute("SELECT device_id, clock_off, gps_lost_since_ms, gps_alerted FROM device_conditions"
+                        " WHERE device_id = ANY(%s)", (list(devices),)).fetchall()
+    return {r[0]: (bool(r[1]), None if r[2] is None else int(r[2]), bool(r[3])) for r in rows}
+
+
+def save_condition_flags(conn: Conn, flags: dict[str, tuple[bool, int | None, bool]]) -> None:
+    """Upsert the changed devices' (clock_off, gps_lost_since_ms, gps_alerted)."""
+    if not flags:
+        return
+    ids = sorted(flags)
+    conn.execute(
+        "INSERT INTO device_conditions (device_id, clock_off, gps_lost_since_ms, gps_alerted)"
+        " SELECT * FROM unnest(%s::text[], %s::bool[], %s::int8[], %s::bool[])"
+        " ON CONFLICT (device_id) DO UPDATE SET clock_off = excluded.clock_off,"
+        "  gps_lost_since_ms = excluded.gps_lost_since_ms, gps_alerted = excluded.gps_alerted, updated_at = now()",
+        (ids, [flags[d][0] for d in ids], [flags[d][1] for d in ids], [flags[d][2] for d in ids]))
+
+
 def mark_heard(conn: Conn, devices: Sequence[str]) -> None:
     if devices:
         conn.execute(
@@ -383,6 +405,7 @@ __all__ = [
     "NewViolation",
     "RegistryRows",
     "close_violation",
+    "condition_flags",
     "copy_positions",
     "end_expired_terms",
     "flag_reporting_after_term",
@@ -402,6 +425,7 @@ __all__ = [
     "record_rule_errors",
     "registry_changed",
     "registry_rows",
+    "save_condition_flags",
     "save_pending_dwells",
     "sync_compile_errors",
     "violation_overlaps",

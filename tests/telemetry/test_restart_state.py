@@ -86,3 +86,35 @@ def test_after_a_restart_an_open_violation_is_not_opened_again(database_url: str
     restarted = Pipeline(database_url)
     assert restarted.process([msg(T0 + 120_000, HOME[0], HOME[1] + 0.01)]).alert_ids == []
     restarted.close()
+
+
+def test_after_a_restart_a_clock_still_off_and_gps_still_lost_are_not_alerted_again(database_url: str) -> None:
+    """The part of a device's condition its reports do not carry (clock judged off, no GPS
+    since when, alerted) is resumed after a restart: in a 10,000-device run every device
+    with a skewed clock raised ``device_clock_off`` once more after each reconnect."""
+    import time
+
+    from telemetry.wire import status_topic
+
+    _setup(database_url)
+    now = int(time.time() * 1000)
+
+    def status(t_ms: int, **body: Any) -> InboundMessage:  # read at t + 15 min: a clock 15 minutes behind
+        return InboundMessage(status_topic("d1"), json.dumps({"t": t_ms, **body}).encode(), t_ms + 900_000)
+
+    p = Pipeline(database_url)
+    first = p.process([status(now - 3_000_000, gps=False)])
+    assert [a["kind"] for a in first.alerts] == ["device_clock_off"]
+    late = p.process([status(now - 3_000_000 + 700_000, gps=False)])  # no fix for 700 s > 600 s allowed
+    assert [a["kind"] for a in late.alerts] == ["gps_fix_lost"]
+    p.close()
+    restarted = Pipeline(database_url)
+    again = restarted.process([status(now - 3_000_000 + 760_000, gps=False)])
+    assert again.alerts == []  # the same episodes: nothing new to say
+    fixed = restarted.process([InboundMessage(status_topic("d1"), json.dumps({"t": now, "gps": True}).encode(), now)])
+    assert fixed.alerts == []  # clock and GPS fine again: the episodes end
+    restarted.close()
+    anew = Pipeline(database_url)
+    out = anew.process([status(now + 1000, gps=False)])
+    assert [a["kind"] for a in out.alerts] == ["device_clock_off"]  # a new episode is alerted
+    anew.close()
