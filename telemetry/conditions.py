@@ -13,7 +13,9 @@ Alerts (each raised on the change, not on every report):
   behind, or catching up after a restart) are judged against their arrival less the
   batch's estimated wait (the median lag of its fix messages,
   ``telemetry.pipeline.delivery_delay_ms``; the estimate only excuses lateness, it never
-  makes a report look ahead); without enough fix messages to estimate it,
+  makes a report look ahead, and a report it excuses leaves the condition as it was: an
+  overestimate, say a batch of store-and-forward uploads, must not clear a clock found
+  off, or the next live report alerts it again); without enough fix messages to estimate it,
   only when ahead of their arrival (queueing can only delay a report): one behind it
   then leaves the condition as it was, and the next report taken live decides.
 - ``device_offline``: the device's last will (``online: false``), whatever time it
@@ -60,9 +62,14 @@ def is_news(prev: DeviceCondition | None, status: Status) -> bool:
 
 
 def assess(prev: DeviceCondition | None, status: Status, profile: Profile, received_ms: int,
-           live: bool = True) -> tuple[list[tuple[str, dict[str, object]]], DeviceCondition]:
+           live: bool = True, waited_ms: int = 0) -> tuple[list[tuple[str, dict[str, object]]], DeviceCondition]:
     """``received_ms``: the report's arrival; ``live``: it was taken with nothing queued
-    behind it, so its arrival is its delivery by the broker (see the module docstring)."""
+    behind it, so its arrival is its delivery by the broker (see the module docstring);
+    ``waited_ms``: the batch's estimated wait in the broker's queue (taken from a
+    backlog). A report late by more than allowed is judged against its arrival less that
+    wait: still too late, the clock is off; explained by the wait, it is undecided (the
+    condition stays as it was: an estimate may excuse a late report, never clear a clock
+    found off)."""
     alerts: list[tuple[str, dict[str, object]]] = []
     last = prev.last if prev is not None else None
     if status.online is False:
@@ -85,8 +92,15 @@ def assess(prev: DeviceCondition | None, status: Status, profile: Profile, recei
             alerts.append(("battery_low", {"battery_pct": status.battery_pct}))
     skew_s = abs(status.time_ms - received_ms) / 1000.0
     clock_off = skew_s > profile.clock_skew_s
-    if clock_off and not live and status.time_ms < received_ms:
-        clock_off = prev.clock_off if prev is not None else False  # maybe queued: undecided
+    if clock_off and status.time_ms < received_ms:
+        undecided = not live  # maybe queued, for how long unknown
+        if live and waited_ms:
+            # the wait excuses lateness only: it never makes a report look ahead
+            judged_ms = max(status.time_ms, received_ms - waited_ms)
+            skew_s = (judged_ms - status.time_ms) / 1000.0
+            undecided = skew_s <= profile.clock_skew_s
+        if undecided:
+            clock_off = prev.clock_off if prev is not None else False
     if clock_off and not (prev is not None and prev.clock_off):
         alerts.append(("device_clock_off", {"skew_s": round(skew_s, 1)}))
     since = prev.gps_lost_since_ms if prev is not None else None

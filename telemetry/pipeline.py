@@ -514,11 +514,8 @@ class Pipeline:
             if (s.device_id, s.time_ms) not in new or not is_news(prev, s):
                 continue  # a replay, or an old report: stored, but it changes nothing
             arrival = s.received_ms if s.received_ms is not None else now_ms
-            if b.delay_ms and s.time_ms < arrival:
-                # the estimated wait excuses lateness only: it never makes a report look ahead
-                arrival = max(s.time_ms, arrival - b.delay_ms)
             alerts, state[s.device_id] = assess(prev, s, b.snap.device_profile.get(s.device_id, Profile()),
-                                                arrival, b.live)
+                                                arrival, b.live, b.delay_ms)
             for kind, details in alerts:
                 self._raise(b, conn, store.NewAlert(
                     kind, "medium" if kind.startswith("battery_low") else "high",
