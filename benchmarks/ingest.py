@@ -34,11 +34,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from benchmarks import ceilings
 from benchmarks.consumer import close_after_acks, queue_messages
-from benchmarks.stored import wait_and_count
+from benchmarks.stored import register_devices, wait_and_count
 from nazorat.services import EmbeddedPostgres, MosquittoBroker, free_port
 from telemetry.store import migrate as db
 from telemetry.wire import fixes_topic
@@ -97,11 +95,7 @@ def run(seconds: float, rate: float) -> dict[str, Any]:
     worker = None
     try:
         db.upgrade(url)
-        with psycopg.connect(url) as conn:
-            conn.execute("INSERT INTO subjects (id, full_name) VALUES ('bench', 'Bench')")
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO devices (id, subject_id) VALUES (%s, 'bench')",
-                                [(f"bd-{d:04d}",) for d in range(N_DEVICES)])
+        register_devices(url, "bd", N_DEVICES)
         env = {**os.environ, "NAZORAT_DATABASE_URL": url, "NAZORAT_MQTT_URL": broker.url,
                "NAZORAT_API_TOKEN": "bench", "NAZORAT_API_PORT": str(free_port()),
                "NAZORAT_BATCH_MAX_MESSAGES": "500", "NAZORAT_BATCH_MAX_MS": "50", "PYTHONUNBUFFERED": "1"}

@@ -39,7 +39,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.stored import wait_and_count
+from benchmarks.stored import register_devices, wait_and_count
 from nazorat.services import EmbeddedPostgres
 from nazorat.services.rabbit_provision import RabbitAdmin, provision
 from nazorat.services.rabbitmq import ADMIN_USER, RabbitCluster
@@ -152,11 +152,7 @@ def _fresh_db(pg: EmbeddedPostgres, name: str) -> str:
         conn.execute(f'CREATE DATABASE "{name}"'.encode())
     url = admin.rsplit("/", 1)[0] + "/" + name
     db.upgrade(url)
-    with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO subjects (id, full_name) VALUES ('bench', 'Bench')")
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO devices (id, subject_id) VALUES (%s, 'bench')",
-                            [(f"bc-{d:04d}",) for d in range(N_DEVICES)])
+    register_devices(url, "bc", N_DEVICES)
     return url
 
 

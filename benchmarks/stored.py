@@ -1,5 +1,6 @@
-"""What an ingest benchmark run stored: wait until the published fixes are in (or 300 s),
-then count them and their publish -> stored latency (``seq`` holds the publish time, ms)."""
+"""The ingest benchmarks' database side: the fleet they register (``register_devices``),
+and what a run stored: wait until the published fixes are in (or 300 s), then count them
+and their publish -> stored latency (``seq`` holds the publish time, ms)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ class Stored:
     p50_ms: float
     p99_ms: float
     late: int
+
+
+def register_devices(url: str, prefix: str, n: int) -> None:
+    """Subject ``bench`` wearing devices ``{prefix}-0000`` .. ``{prefix}-{n-1:04d}``."""
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO subjects (id, full_name) VALUES ('bench', 'Bench')")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO devices (id, subject_id) VALUES (%s, 'bench')",
+                            [(f"{prefix}-{d:04d}",) for d in range(n)])
 
 
 def wait_and_count(url: str, sent: int, timeout_s: float = 300.0) -> Stored:
