@@ -59,6 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,14 +166,6 @@ def _copy_ceiling(url: str, plan: Plan) -> dict[str, Any]:
                        f["lon"], f["acc"], f.get("spd"), f.get("hdg"), f.get("src", "gps"), f.get("seq"), False, [])
 
     return ceilings.copy(url, rows())
-
-
-def _false_breakdown(false: list[dict[str, Any]], behaviour: dict[str, str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for a in false:
-        key = f"{a['kind']} from {behaviour.get(a['device_id'], 'unknown')}"
-        counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _timeseries(url: str, pub: Any) -> list[dict[str, Any]]:
@@ -317,7 +310,8 @@ def run(devices: int, seconds: float, *, seed: int = 11, processes: int | None =
             "scenarios": summary["scenarios"],
             "missed": summary["missed"],
             # what the false alerts were, and which simulated behaviour sent them
-            "false_by_kind_and_behaviour": _false_breakdown(report.false, plan.behaviour),
+            "false_by_kind_and_behaviour": dict(Counter(
+                f"{a['kind']} from {plan.behaviour.get(a['device_id'], 'unknown')}" for a in report.false).most_common()),
             "false_sample": [{k: a.get(k) for k in ("kind", "device_id", "zone_id", "fix_time", "status_time",
                                                      "created_at", "details")} for a in report.false[:20]],
         }

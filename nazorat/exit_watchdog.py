@@ -30,16 +30,16 @@ log = logging.getLogger("nazorat.exit_watchdog")
 class ExitWatchdog:
     def __init__(self, *, before_exit: Callable[[], None] | None = None) -> None:
         self._before_exit = before_exit  # e.g. stopping the embedded services of `nazorat run`
-        self._armed = threading.Event()
+        self._armed = False
         self._disarmed = threading.Event()
         self._lock = threading.Lock()
 
     def arm(self, after_s: float, loop: asyncio.AbstractEventLoop) -> None:
         """Start the countdown (once; later calls do nothing) for the process that runs ``loop``."""
         with self._lock:
-            if self._armed.is_set() or self._disarmed.is_set():
+            if self._armed or self._disarmed.is_set():
                 return
-            self._armed.set()
+            self._armed = True
         threading.Thread(target=self._expire, args=(after_s, loop), name="exit-watchdog", daemon=True).start()
 
     def disarm(self) -> None:
