@@ -98,28 +98,38 @@ def _publisher(ports: list[int], password: str, seconds: float, rate: float, out
 
 
 def _bare_consumer(urls: list[str], want_messages: int, out: Any) -> None:
-    """Consume every partition and only acknowledge: the cluster's own ceiling here."""
+    """Consume every partition and only acknowledge: the cluster's own ceiling here. Like
+    a worker, it reconnects to the next node when a node closes its connection (seen in a
+    full run: a connection reset by a node under load) and counts only what it
+    acknowledged: the unacknowledged rest comes again."""
     from ingest.amqp import AmqpConsumer, AmqpOptions
+    from ingest.errors import BrokerConnectionError
 
     async def main() -> None:
-        async with AmqpConsumer(AmqpOptions(urls, partitions=PARTITIONS), prefetch=1000) as cons:
-            out.put("ready")
-            got: list[Any] = []
-            n = 0
-            first = last = 0.0
-            never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            while n < want_messages:
-                batch = await cons.take(min(500, want_messages - n), 1.0, never)
-                if not batch:
-                    continue
-                if not n:
-                    first = time.time()
-                n += len(batch)
-                got += batch
-                await cons.ack_batch(got)  # the worker's own batch size (500) and ack
-                got = []
-                last = time.time()
-            out.put({"messages": n, "first": first, "last": last})
+        n = reconnects = 0
+        first = last = 0.0
+        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ready = False
+        while n < want_messages:
+            try:
+                async with AmqpConsumer(AmqpOptions(urls, partitions=PARTITIONS), prefetch=1000,
+                                        start=reconnects) as cons:
+                    if not ready:
+                        out.put("ready")
+                        ready = True
+                    while n < want_messages:
+                        batch = await cons.take(min(500, want_messages - n), 1.0, never)
+                        if not batch:
+                            continue
+                        if not n:
+                            first = time.time()
+                        await cons.ack_batch(batch)  # the worker's own batch size (500) and ack
+                        n += len(batch)
+                        last = time.time()
+            except BrokerConnectionError:
+                reconnects += 1
+                await asyncio.sleep(0.5)
+        out.put({"messages": n, "first": first, "last": last, "reconnects": reconnects})
 
     asyncio.run(main())
 
@@ -203,7 +213,8 @@ def _one_count(cluster: RabbitCluster, pg: EmbeddedPostgres, engine_pw: str, pub
             proc.wait(30)
 
 
-def _broker_ceiling(cluster: RabbitCluster, engine_pw: str, pub_pw: str, seconds: float, rate: float) -> float:
+def _broker_ceiling(cluster: RabbitCluster, engine_pw: str, pub_pw: str, seconds: float,
+                    rate: float) -> tuple[float, int]:
     ctx = mp.get_context("spawn")
     q: Any = ctx.Queue()
     want = int(seconds * rate / PER_MESSAGE)
@@ -213,7 +224,7 @@ def _broker_ceiling(cluster: RabbitCluster, engine_pw: str, pub_pw: str, seconds
     pub = _publish(cluster, pub_pw, seconds, rate)
     got = q.get(timeout=300)
     cons.join(30)
-    return float(got["messages"] * PER_MESSAGE / max(0.001, got["last"] - pub["start"]))
+    return float(got["messages"] * PER_MESSAGE / max(0.001, got["last"] - pub["start"])), int(got["reconnects"])
 
 
 def run(seconds: float, rate: float, worker_counts: list[int]) -> dict[str, Any]:
@@ -232,7 +243,7 @@ def run(seconds: float, rate: float, worker_counts: list[int]) -> dict[str, Any]
         admin.put_permissions(PUB_USER, configure="^$", write=r"^amq\.topic$", read="^$")
         admin.put_topic_permission(PUB_USER, write=r"^nazorat\.v1\.devices\.[^.]+\.fixes$", read="^$")
         pipeline_ceiling = _pipeline_ceiling(_fresh_db(pg, "bench_ceiling"), min(seconds, 15.0))
-        broker_ceiling = _broker_ceiling(cluster, engine_pw, pub_pw, seconds, rate)
+        broker_ceiling, ceiling_reconnects = _broker_ceiling(cluster, engine_pw, pub_pw, seconds, rate)
         runs = []
         for w in worker_counts:
             r = _one_count(cluster, pg, engine_pw, pub_pw, w, seconds, rate, tmp)
@@ -243,7 +254,7 @@ def run(seconds: float, rate: float, worker_counts: list[int]) -> dict[str, Any]
             "mode": "quick" if seconds < 60 else "full", "broker": "rabbitmq-cluster", "nodes": len(cluster.nodes),
             "partitions": PARTITIONS, "devices": N_DEVICES, "fixes_per_message": PER_MESSAGE,
             "load_seconds": seconds, "offered_fixes_per_s": rate, "cluster_start_s": round(cluster_start_s, 1),
-            "broker_ceiling_fixes_per_s": round(broker_ceiling),
+            "broker_ceiling_fixes_per_s": round(broker_ceiling), "broker_ceiling_reconnects": ceiling_reconnects,
             "pipeline_ceiling_fixes_per_s": round(pipeline_ceiling), "runs": runs,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         }

@@ -79,15 +79,21 @@ def one_fix(d_i: int, k: int) -> bytes:
 
 
 class DevicePublisher:
-    """One device: its own login, QoS 1, one message in flight (a device sends in order),
-    persistent session; when its node goes away it reconnects to the next node and paho
-    resends what was not acknowledged, in order."""
+    """One device: its own login, QoS 1, persistent session, and the next fix sent only
+    once the broker acknowledged the previous one (a device that sends in order); when its
+    node goes away it reconnects to the next node and paho resends the unacknowledged fix.
+
+    Waiting for the PUBACK here, not paho's ``max_inflight_messages_set(1)``: on reconnect
+    paho 2.2 resets its in-flight count to 0 before the CONNACK, so a ``publish`` in that
+    moment goes out at once, ahead of the queued fixes it then resends (seen: fix 148 of a
+    device stored before its fixes 61-147, which were then rightly marked late)."""
 
     def __init__(self, device: str, password: str, ports: list[int], first: int) -> None:
         self.device = device
         self.ports = ports
         self.node = first
         self.disconnects = 0
+        self._closing = False
         c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=device, protocol=paho.MQTTv311,
                         clean_session=False)
         c.username_pw_set(device, password)
@@ -107,7 +113,10 @@ class DevicePublisher:
 
     def publish(self, d_i: int, n: int, pace_s: float) -> None:
         for k in range(n):
-            self.infos.append(self.client.publish(fixes_topic(self.device), one_fix(d_i, k), qos=1))
+            info = self.client.publish(fixes_topic(self.device), one_fix(d_i, k), qos=1)
+            self.infos.append(info)
+            while not info._published and not self._closing:
+                time.sleep(0.002)
             time.sleep(pace_s)
 
     def unacknowledged(self) -> int:
@@ -115,6 +124,7 @@ class DevicePublisher:
         return sum(1 for i in self.infos if not i._published)
 
     def close(self) -> None:
+        self._closing = True
         self.client.loop_stop()
         self.client.disconnect()
 
@@ -193,6 +203,21 @@ def counts_by_device(database_url: str) -> dict[str, tuple[int, int, int]]:
     return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
 
+def stored_runs(database_url: str, device: str) -> list[tuple[int, int, bool]]:
+    """A device's rows in the order they were stored, as runs of consecutive seq:
+    (first seq, last seq, late) — what a failure message shows."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT seq, late FROM positions WHERE device_id = %s ORDER BY received_at, seq",
+                            (device,)).fetchall()
+    runs: list[tuple[int, int, bool]] = []
+    for seq, late in rows:
+        if runs and runs[-1][2] == late and runs[-1][1] + 1 == seq:
+            runs[-1] = (runs[-1][0], seq, late)
+        else:
+            runs.append((seq, seq, late))
+    return runs
+
+
 def alerts_by_device(database_url: str) -> dict[str, int]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT device_id, count(*) FROM alerts WHERE kind = 'exclusion_zone_entered'"
@@ -201,4 +226,5 @@ def alerts_by_device(database_url: str) -> dict[str, int]:
 
 
 __all__ = ["PARTITIONS", "ZONE_DEVICES", "DevicePublisher", "Fleet", "Rabbit", "alerts_by_device",
-           "counts_by_device", "one_fix", "register_fleet", "start_worker", "stop_workers", "wait_running"]
+           "counts_by_device", "one_fix", "register_fleet", "start_worker", "stop_workers", "stored_runs",
+           "wait_running"]

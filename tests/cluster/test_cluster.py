@@ -29,6 +29,7 @@ from tests.cluster.harness import (
     register_fleet,
     start_worker,
     stop_workers,
+    stored_runs,
     wait_running,
 )
 
@@ -58,8 +59,9 @@ def _wait_stored(database_url: str, want: int, timeout_s: float) -> int:
 
 def _assert_exactly_once_in_order(database_url: str, devices: list[str], per_device: int) -> None:
     counts = counts_by_device(database_url)
+    order = {d: stored_runs(database_url, d) for d, c in counts.items() if c[2]}
     assert counts == {d: (per_device, per_device, 0) for d in devices}, \
-        "per device (rows, distinct seq, late rows) differ from (N, N, 0)"
+        f"per device (rows, distinct seq, late rows) differ from (N, N, 0); stored order (seq runs): {order}"
     alerts = alerts_by_device(database_url)
     assert alerts == {d: 1 for d in devices[:ZONE_DEVICES]}
     with psycopg.connect(database_url) as conn:
