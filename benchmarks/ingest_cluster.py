@@ -30,6 +30,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,8 +127,11 @@ def _bare_consumer(urls: list[str], want_messages: int, out: Any) -> None:
                         await cons.ack_batch(batch)  # the worker's own batch size (500) and ack
                         n += len(batch)
                         last = time.time()
-            except BrokerConnectionError:
+            except BrokerConnectionError as exc:
                 reconnects += 1
+                if reconnects > 20:
+                    out.put({"error": f"gave up after {reconnects} connection losses: {exc}"})
+                    return
                 await asyncio.sleep(0.5)
         out.put({"messages": n, "first": first, "last": last, "reconnects": reconnects})
 
@@ -174,6 +178,18 @@ def _publish(cluster: RabbitCluster, password: str, seconds: float, rate: float)
     result: dict[str, Any] = q.get(timeout=seconds + 300)
     pub.join(30)
     return result
+
+
+def _purge(cluster: RabbitCluster) -> int:
+    """Empty the partitions between phases (a phase's consumer stops at the count it was
+    told; a message the publisher sent past it must not reach the next phase's fresh
+    database: once seen, 10 stale fixes made 1,444 of the next phase's rows late).
+    Returns how many messages were left."""
+    queues = json.loads(cluster.ctl("list_queues", "name", "messages", "--formatter", "json"))
+    left = sum(int(q["messages"]) for q in queues if q["name"].startswith("nazorat.ingest."))
+    for p in range(PARTITIONS):
+        cluster.ctl("purge_queue", f"nazorat.ingest.{p}")
+    return left
 
 
 def _one_count(cluster: RabbitCluster, pg: EmbeddedPostgres, engine_pw: str, pub_pw: str, workers: int,
@@ -224,6 +240,8 @@ def _broker_ceiling(cluster: RabbitCluster, engine_pw: str, pub_pw: str, seconds
     pub = _publish(cluster, pub_pw, seconds, rate)
     got = q.get(timeout=300)
     cons.join(30)
+    if "error" in got:
+        raise RuntimeError(f"the broker-ceiling consumer: {got['error']}")
     return float(got["messages"] * PER_MESSAGE / max(0.001, got["last"] - pub["start"])), int(got["reconnects"])
 
 
@@ -232,6 +250,7 @@ def run(seconds: float, rate: float, worker_counts: list[int]) -> dict[str, Any]
     pg = EmbeddedPostgres(tmp / "pg")
     pg.start()
     cluster = RabbitCluster(tmp / "rabbit")
+    ok = False
     try:
         started = time.monotonic()
         cluster.start()
@@ -244,21 +263,29 @@ def run(seconds: float, rate: float, worker_counts: list[int]) -> dict[str, Any]
         admin.put_topic_permission(PUB_USER, write=r"^nazorat\.v1\.devices\.[^.]+\.fixes$", read="^$")
         pipeline_ceiling = _pipeline_ceiling(_fresh_db(pg, "bench_ceiling"), min(seconds, 15.0))
         broker_ceiling, ceiling_reconnects = _broker_ceiling(cluster, engine_pw, pub_pw, seconds, rate)
+        left_after_ceiling = _purge(cluster)
         runs = []
         for w in worker_counts:
             r = _one_count(cluster, pg, engine_pw, pub_pw, w, seconds, rate, tmp)
+            r["left_in_queues"] = _purge(cluster)
             r["of_broker_ceiling"] = round(r["fixes_per_s"] / broker_ceiling, 2)
             r["of_pipeline_ceiling"] = round(r["fixes_per_s"] / (pipeline_ceiling * w), 2)
             runs.append(r)
+        ok = True
         return {
             "mode": "quick" if seconds < 60 else "full", "broker": "rabbitmq-cluster", "nodes": len(cluster.nodes),
             "partitions": PARTITIONS, "devices": N_DEVICES, "fixes_per_message": PER_MESSAGE,
             "load_seconds": seconds, "offered_fixes_per_s": rate, "cluster_start_s": round(cluster_start_s, 1),
             "broker_ceiling_fixes_per_s": round(broker_ceiling), "broker_ceiling_reconnects": ceiling_reconnects,
+            "left_in_queues_after_ceiling": left_after_ceiling,
             "pipeline_ceiling_fixes_per_s": round(pipeline_ceiling), "runs": runs,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         }
     finally:
+        if not ok:  # keep the nodes' logs (stop removes the cluster's folders)
+            for node in cluster.nodes:
+                shutil.copytree(node.log_dir, tmp / f"rabbit-log-{node.index + 1}", dirs_exist_ok=True)
+            print(f"benchmark failed: logs kept in {tmp}", file=sys.stderr)
         cluster.stop()
         pg.destroy()
 

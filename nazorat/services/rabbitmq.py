@@ -148,6 +148,9 @@ default_pass = {self.admin_password}
 default_user_tags.administrator = true
 loopback_users = none
 disk_free_limit.absolute = 50MB
+# three nodes share one machine: each may use a fifth of its memory before it blocks
+# publishers (the default, 0.4 each, adds up to more than the machine has)
+vm_memory_high_watermark.relative = 0.2
 log.console = false
 log.file.level = info
 """
