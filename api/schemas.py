@@ -392,6 +392,17 @@ class Feature(BaseModel):
     bbox: list[float] | None = Field(None, max_length=6)
 
 
+IMPORT_MAX = 5000
+
+
+class SubjectImport(_Strict):
+    subjects: list[SubjectCreate] = Field(min_length=1, max_length=IMPORT_MAX)
+
+
+class DeviceImport(_Strict):
+    devices: list[DeviceCreate] = Field(min_length=1, max_length=IMPORT_MAX)
+
+
 class FeatureCollection(_Strict):
     type: Literal["FeatureCollection"]
     features: list[Feature] = Field(max_length=10_000)

@@ -74,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
                           " route for profiles: with this URL they are written (an operator's step); without it the"
                           " gps_loss and communication_loss scenarios are left out of a compressed replay")
     sim.add_argument("--no-register", action="store_true")
+    sim.add_argument("--background", type=int, default=0,
+                     help="beside the plan, this many compliant devices reporting in real time for the replay's"
+                          " wall time (generated as they are sent: the way to 100,000-200,000 devices; shared"
+                          " connections, not --credentials)")
+    sim.add_argument("--background-interval", type=float, default=10.0, help="their seconds between fixes")
 
     ver = sub.add_parser("verify", help="score the alerts of a simulated run against its ground-truth file")
     ver.add_argument("truth", type=Path)
@@ -294,6 +299,7 @@ def apply_sim_profiles(database_url: str, plan: Any) -> None:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator.background import BackgroundConfig
     from simulator.progress import LiveProgress
     from simulator.run import simulate
     from simulator.scenarios import SCENARIOS, SimConfig
@@ -310,13 +316,20 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     credentials = None
     if args.credentials:
         credentials = dict(line.split("\t", 1) for line in args.credentials.read_text().split("\n") if "\t" in line)
+    background = None
+    if args.background:
+        if credentials is not None:
+            print("--background publishes over shared connections: leave out --credentials", file=sys.stderr)
+            return 2
+        background = BackgroundConfig(devices=args.background, seed=args.seed, interval_s=args.background_interval,
+                                      duration_s=span_s / compression, prefix=args.prefix)
     token = args.token or settings.api_token or ""
     with LiveProgress(args.api_url, token) as live:
         result = simulate(config, api_url=args.api_url, token=token, mqtt_url=args.mqtt_url, truth_path=args.truth,
                           credentials=credentials, register_fleet=not args.no_register,
                           before_publish=(lambda plan: apply_sim_profiles(args.database_url, plan))
                           if args.database_url else None, processes=args.processes, connections=args.connections,
-                          progress=live, verify=args.verify)
+                          progress=live, verify=args.verify, background=background)
     pub = result.published
     secs = max(0.001, (pub.ended_ms - pub.started_ms) / 1000)
     summary: dict[str, object] = {

@@ -11,10 +11,15 @@ per-device ACLs; without, ``connections`` shared anonymous connections carry the
 (each device always on the same one, so its messages stay in order). One process
 publishes some 20k messages/s at best; ``processes`` > 1 splits the devices over
 several processes (spawned), each pacing its share against the same start time.
+
+A background fleet (``simulator.background``) is never a list: each publisher process
+generates its share's messages as it sends them, merged in time order with its share
+of the plan's.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import multiprocessing
@@ -22,7 +27,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -30,6 +35,8 @@ from urllib.parse import urlparse
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from simulator.background import BackgroundConfig
+from simulator.background import messages as background_messages
 from simulator.scenarios import Message
 from telemetry.wire import status_topic
 
@@ -119,9 +126,23 @@ class _Conn:
         self.client.loop_stop()
 
 
-def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compression: float, *,
+def _stream(messages: Sequence[Message], background: BackgroundConfig | None, share: int, shares: int,
+            start_wall: float, compression: float, ramp_s: float) -> Iterable[Message]:
+    """The shard's plan messages, merged in time order with its share of the background
+    fleet's (generated as they are sent)."""
+    if background is None:
+        return messages
+    extra = background_messages(background, share, shares, int(start_wall * 1000),
+                                wall_offset=lambda t: ramped(t, ramp_s), compression=compression)
+    return heapq.merge(messages, extra, key=lambda m: m.sim_s)
+
+
+def _replay(messages: Iterable[Message], mqtt_url: str, start_wall: float, compression: float, *,
             connections: int, credentials: dict[str, str] | None, progress: Progress | None,
-            ack_timeout_s: float | None = None, ramp_s: float = 0.0) -> PublishResult:
+            ack_timeout_s: float | None = None, ramp_s: float = 0.0, planned: int | None = None) -> PublishResult:
+    if credentials is not None and not isinstance(messages, Sequence):
+        raise ValueError("per-device logins need the devices up front: a background fleet uses shared connections")
+    total = planned if planned is not None else len(messages) if isinstance(messages, Sequence) else 0
     u = urlparse(mqtt_url)
     host, port = u.hostname or "127.0.0.1", u.port or 1883
     connect_ms = int(time.time() * 1000)
@@ -132,6 +153,7 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
             shared = [_Conn(host, port, f"nazorat-sim-{uuid.uuid4().hex[:10]}", username=u.username,
                             password=u.password) for _ in range(max(1, connections))]
         else:
+            assert isinstance(messages, Sequence)
             for d in sorted({m.device_id for m in messages}):
                 conns[d] = _Conn(host, port, d, username=d, password=credentials[d], will_topic=status_topic(d),
                                  connect_ms=connect_ms)
@@ -181,7 +203,7 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
             for k in keys:
                 out.published.setdefault((m.device_id, k), now_ms)
         if progress is not None and time.monotonic() >= next_report:
-            progress(i + 1, len(messages), now - due)
+            progress(i + 1, max(total, i + 1), now - due)
             next_report = time.monotonic() + 1.0
     everyone = shared or list(conns.values())
     deadline = time.monotonic() + (ack_timeout_s if ack_timeout_s is not None else 60.0 + out.messages / 1000.0)
@@ -195,9 +217,11 @@ def _replay(messages: Sequence[Message], mqtt_url: str, start_wall: float, compr
 
 
 def _child(q: Any, messages: Sequence[Message], mqtt_url: str, start_wall: float, compression: float,
-           connections: int, credentials: dict[str, str] | None, ramp_s: float) -> None:
+           connections: int, credentials: dict[str, str] | None, ramp_s: float,
+           background: BackgroundConfig | None = None, share: int = 0, shares: int = 1) -> None:
     try:
-        q.put(("ok", _replay(messages, mqtt_url, start_wall, compression, connections=connections,
+        stream = _stream(messages, background, share, shares, start_wall, compression, ramp_s)
+        q.put(("ok", _replay(stream, mqtt_url, start_wall, compression, connections=connections,
                              credentials=credentials, progress=None, ramp_s=ramp_s)))
     except BaseException as exc:  # reported to the parent, which raises
         q.put(("error", f"{type(exc).__name__}: {exc}"))
@@ -205,23 +229,28 @@ def _child(q: Any, messages: Sequence[Message], mqtt_url: str, start_wall: float
 
 def publish(messages: Sequence[Message], mqtt_url: str, *, compression: float = 1.0, processes: int = 1,
             connections: int = 2, credentials: dict[str, str] | None = None, progress: Progress | None = None,
-            start_delay_s: float = 0.5, ramp_s: float = 0.0) -> PublishResult:
+            start_delay_s: float = 0.5, ramp_s: float = 0.0, background: BackgroundConfig | None = None
+            ) -> PublishResult:
     """Publish ``messages`` (sorted by ``sim_s``) on schedule; returns what was sent, when
     the tracked messages went out, and the PUBACK count. ``ramp_s``: the rate rises
-    linearly to full over this many seconds (``ramped``)."""
+    linearly to full over this many seconds (``ramped``). ``background``: a compliant
+    fleet in real time beside the plan, each publisher process generating its share as
+    it goes (shared connections only)."""
     start_wall = time.time() + start_delay_s
     if processes <= 1:
-        return _replay(messages, mqtt_url, start_wall, compression, connections=connections,
-                       credentials=credentials, progress=progress, ramp_s=ramp_s)
+        return _replay(_stream(messages, background, 0, 1, start_wall, compression, ramp_s), mqtt_url, start_wall,
+                       compression, connections=connections, credentials=credentials, progress=progress,
+                       ramp_s=ramp_s, planned=len(messages) + (background.estimated_messages if background else 0))
     shards: list[list[Message]] = [[] for _ in range(processes)]
     for m in messages:
         shards[zlib.crc32(m.device_id.encode()) % processes].append(m)
     ctx = multiprocessing.get_context("spawn")  # fork would copy a parent's threads' locks (the alert watcher)
     q = ctx.Queue()
     procs = [ctx.Process(target=_child, args=(q, shard, mqtt_url, start_wall, compression,
-                                                max(1, connections // processes), credentials, ramp_s),
+                                                max(1, connections // processes), credentials, ramp_s,
+                                                background, k, processes),
                          daemon=True)
-             for shard in shards]
+             for k, shard in enumerate(shards)]
     for p in procs:
         p.start()
     total = PublishResult()

@@ -1,9 +1,10 @@
 """Setting up a fleet's registry, and reading alerts back, through the public HTTP API.
 
 Idempotent: an entity that already exists (409) is fine, so a run can be repeated
-against the same stack. Zones go in through ``POST /zones/import`` (one GeoJSON
-FeatureCollection per 2,000 zones); subjects, devices and victim links one request
-each, over a few keep-alive connections in parallel.
+against the same stack. Subjects and devices go in through ``POST /subjects/import`` and
+``POST /devices/import`` (5,000 a request), zones through ``POST /zones/import`` (one
+GeoJSON FeatureCollection per 2,000 zones); a chunk that meets an existing entity, and
+the victim links, go one request each, over a few keep-alive connections in parallel.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
+from simulator.background import BackgroundConfig
+from simulator.background import registry as background_registry
 from simulator.scenarios import Plan
 
 
@@ -93,11 +96,23 @@ def _parallel(api: Api, calls: Iterable[tuple[str, str, Any]], workers: int) -> 
             f.result()
 
 
-def register(api: Api, plan: Plan, *, workers: int = 4) -> None:
-    """Create the plan's subjects, zones, devices and victim links (idempotent)."""
-    _parallel(api, (("POST", "/subjects", s) for s in plan.subjects), workers)
+def _import(api: Api, path: str, key: str, items: list[dict[str, Any]], single: str, workers: int,
+            chunk: int = 5000) -> None:
+    """``POST {path}`` in chunks (all or none each); a chunk with some items there already
+    (a repeated run: 409) goes one at a time, the existing ones skipped."""
+    for i in range(0, len(items), chunk):
+        part = items[i : i + chunk]
+        try:
+            api.request("POST", path, {key: part})
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            _parallel(api, (("POST", single, x) for x in part), workers)
+
+
+def _import_zones(api: Api, zones: list[dict[str, Any]], workers: int) -> None:
     features = []
-    for z in plan.zones:
+    for z in zones:
         props = {k: v for k, v in z.items() if k != "geometry"}
         features.append({"type": "Feature", "geometry": z["geometry"], "properties": props})
     for i in range(0, len(features), 2000):
@@ -106,9 +121,25 @@ def register(api: Api, plan: Plan, *, workers: int = 4) -> None:
         except ApiError as exc:  # some exist already (a repeated run): one at a time
             if exc.status != 409:
                 raise
-            _parallel(api, (("POST", "/zones", z) for z in plan.zones[i : i + 2000]), workers)
-    _parallel(api, (("POST", "/devices", d) for d in plan.devices), workers)
+            _parallel(api, (("POST", "/zones", z) for z in zones[i : i + 2000]), workers)
+
+
+def register(api: Api, plan: Plan, *, workers: int = 4) -> None:
+    """Create the plan's subjects, zones, devices and victim links (idempotent)."""
+    _import(api, "/subjects/import", "subjects", plan.subjects, "/subjects", workers)
+    _import_zones(api, plan.zones, workers)
+    _import(api, "/devices/import", "devices", plan.devices, "/devices", workers)
     _parallel(api, (("POST", f"/subjects/{sid}/victims", body) for sid, body in plan.victim_links), workers)
+
+
+def register_background(api: Api, cfg: BackgroundConfig, *, workers: int = 4, chunk: int = 5000) -> None:
+    """Create the background fleet's subjects, zones and devices (idempotent), a chunk at
+    a time: the registry of 100,000 devices is never all in memory."""
+    for start in range(0, cfg.devices, chunk):
+        rows = list(background_registry(cfg, range(start, min(cfg.devices, start + chunk))))
+        _import(api, "/subjects/import", "subjects", [s for s, _, _ in rows], "/subjects", workers, chunk)
+        _import_zones(api, [z for _, zs, _ in rows for z in zs], workers)
+        _import(api, "/devices/import", "devices", [d for _, _, d in rows], "/devices", workers, chunk)
 
 
 def fetch_alerts(api: Api, *, after_id: int = 0) -> list[dict[str, Any]]:
@@ -123,4 +154,4 @@ def fetch_alerts(api: Api, *, after_id: int = 0) -> list[dict[str, Any]]:
         after_id = max(a["id"] for a in page)
 
 
-__all__ = ["Api", "ApiError", "fetch_alerts", "register"]
+__all__ = ["Api", "ApiError", "fetch_alerts", "register", "register_background"]

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator.background import BackgroundConfig
 from simulator.publisher import Progress, PublishResult, publish
-from simulator.registry import Api, register
+from simulator.registry import Api, register, register_background
 from simulator.scenarios import Plan, SimConfig, build
 from simulator.truth import RunInfo, write_truth
 from simulator.verify import AlertWatcher, Report, wait_for_truth
@@ -34,12 +35,15 @@ def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, trut
              register_fleet: bool = True, before_publish: Callable[[Plan], None] | None = None,
              processes: int = 1, connections: int = 2, progress: Progress | None = None,
              verify: bool = True, verify_timeout_s: float = 120.0, watch: bool = True,
-             ramp_s: float = 0.0) -> RunResult:
+             ramp_s: float = 0.0, background: BackgroundConfig | None = None) -> RunResult:
     """Run ``config`` against a stack. ``credentials``: per-device MQTT passwords (a
     mapping, or a function of the device ids that returns one; None: anonymous).
     ``before_publish``: a hook after registration (e.g. the device profiles a compressed
     replay needs, see ``Plan.profiles_needed``). With ``verify``, waits up to
-    ``verify_timeout_s`` for every injected event to be reported and scores the run."""
+    ``verify_timeout_s`` for every injected event to be reported and scores the run.
+    ``background``: a compliant fleet reporting in real time beside the plan
+    (``simulator.background``; registered with the plan, published with shared
+    connections): any alert of one of its devices is false."""
     phases: dict[str, float] = {}
     clock = [time.monotonic()]
 
@@ -54,11 +58,15 @@ def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, trut
     api = Api(api_url, token)
     if register_fleet:
         register(api, plan)
+        if background is not None:
+            register_background(api, background)
         done("register", "fleet registered through the API")
     if before_publish is not None:
         before_publish(plan)
         done("before_publish", "before-publish hook done")
     run = plan.run_info()
+    if background is not None:
+        run.background, run.background_s = background.device_ids, background.duration_s
     if truth_path is not None:
         write_truth(truth_path, run, plan.events)
     passwords = credentials([d["id"] for d in plan.devices]) if callable(credentials) else credentials
@@ -67,7 +75,8 @@ def simulate(config: SimConfig, *, api_url: str, token: str, mqtt_url: str, trut
         watcher.__enter__()
     try:
         result = publish(plan.messages, mqtt_url, compression=config.compression, processes=processes,
-                         connections=connections, credentials=passwords, progress=progress, ramp_s=ramp_s)
+                         connections=connections, credentials=passwords, progress=progress, ramp_s=ramp_s,
+                         background=background)
         done("publish", f"published {result.messages} messages")
         run.started_wall_ms = result.started_ms
         run.ended_wall_ms = result.ended_ms

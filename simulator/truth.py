@@ -63,10 +63,14 @@ class RunInfo:
     scenario_devices: dict[str, str]  # device -> scenario ("compliant" for the rest)
     started_wall_ms: int | None = None
     ended_wall_ms: int | None = None
+    # the compliant background fleet (simulator.background): its devices and how long
+    # (wall seconds) they reported; none of them has a truth event
+    background: list[str] = field(default_factory=list)
+    background_s: float = 0.0
 
     @property
     def device_days(self) -> float:
-        return len(self.devices) * self.span_s / 86400.0
+        return (len(self.devices) * self.span_s + len(self.background) * self.background_s) / 86400.0
 
 
 def write_truth(path: str | Path, run: RunInfo, events: list[TruthEvent]) -> None:

@@ -156,7 +156,7 @@ def evaluate(run: RunInfo, events: list[TruthEvent], alerts: Iterable[dict[str, 
              published: dict[tuple[str, int], int] | None = None,
              first_seen: dict[int, int] | None = None) -> Report:
     """Score ``alerts`` (API bodies) against the truth of ``run``."""
-    fleet = set(run.devices)
+    fleet = set(run.devices) | set(run.background)
     by_device: dict[str, list[TruthEvent]] = {}
     for e in events:
         by_device.setdefault(e.device_id, []).append(e)
@@ -164,7 +164,7 @@ def evaluate(run: RunInfo, events: list[TruthEvent], alerts: Iterable[dict[str, 
     for e in events:
         scores.setdefault(e.scenario, ScenarioScore()).expected += 1
     matched: dict[str, dict[str, Any]] = {}
-    report = Report(len(run.devices), run.device_days, scores, len(events), 0, 0, 0, 0)
+    report = Report(len(run.devices) + len(run.background), run.device_days, scores, len(events), 0, 0, 0, 0)
     started = run.started_wall_ms or 0
     for a in sorted(alerts, key=lambda a: a["id"]):
         if a["device_id"] not in fleet:

@@ -17,11 +17,13 @@ from api.schemas import (
     AbsenceCreate,
     AbsencePublic,
     DeviceCreate,
+    DeviceImport,
     DevicePublic,
     FeatureCollection,
     Instant,
     PositionPublic,
     SubjectCreate,
+    SubjectImport,
     SubjectPublic,
     VictimLinkCreate,
     VictimLinkPublic,
@@ -56,6 +58,23 @@ async def create_subject(body: SubjectCreate, db: DbConn, user: RegistryWriter) 
     await registry.audit(db, actor=user.name, action="subject.create", subject_id=body.id,
                          remote_addr=user.remote_addr, details={"before": None, "after": audited(row)})
     return subject_view(row, user)
+
+
+@subjects.post("/import", status_code=201, response_model=list[SubjectPublic],
+               responses=responses(401, 403, 409, 413, 422, 503))
+async def import_subjects(body: SubjectImport, db: DbConn, user: RegistryWriter) -> list[dict[str, Any]]:
+    """Up to 5,000 subjects at once (a fleet moving onto the system, a load test),
+    each checked and created as by ``POST /subjects``; all or none (409 names the first
+    id that exists). One audit record for the import."""
+    items = [s.model_dump() for s in body.subjects]
+    rows = await registry.create_subjects(db, items, by=user.name)
+    if user.role != "admin" and user.unit_id:
+        for s in body.subjects:
+            await account_store.assign_subject(db, subject_id=s.id, officer_id=None, unit_id=user.unit_id,
+                                               by=user.name, reason="created")
+    await registry.audit(db, actor=user.name, action="subject.import", remote_addr=user.remote_addr,
+                         details={"count": len(rows), "before": None, "after": [audited(r) for r in rows]})
+    return [subject_view(r, user) for r in rows]
 
 
 def audited(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -129,6 +148,18 @@ async def create_device(body: DeviceCreate, db: DbConn, user: RegistryWriter) ->
     await registry.audit(db, actor=user.name, action="device.create", subject_id=body.subject_id, target=body.id,
                          remote_addr=user.remote_addr, details={"before": None, "after": audited(row)})
     return row
+
+
+@devices.post("/import", status_code=201, response_model=list[DevicePublic], responses=responses(*_WRITE))
+async def import_devices(body: DeviceImport, db: DbConn, user: RegistryWriter) -> list[dict[str, Any]]:
+    """Up to 5,000 devices at once, each checked as by ``POST /devices``; all or none.
+    One audit record for the import."""
+    for subject_id in sorted({d.subject_id for d in body.devices if d.subject_id is not None}):
+        await _check_subject(db, user, subject_id)
+    rows = await registry.create_devices(db, [d.model_dump() for d in body.devices], by=user.name)
+    await registry.audit(db, actor=user.name, action="device.import", remote_addr=user.remote_addr,
+                         details={"count": len(rows), "before": None, "after": [audited(r) for r in rows]})
+    return rows
 
 
 @devices.get("", response_model=list[DevicePublic], responses=responses(*_READ))

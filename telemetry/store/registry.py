@@ -81,6 +81,19 @@ async def _insert_announced(
 async def create_subject(conn: psycopg.AsyncConnection[Any], data: Row, *, by: str = "api") -> Row:
     """The subject and its first supervision term (from ``term_start``/``term_end`` and
     the order type: every subject created here has a term row, which then governs)."""
+    try:
+        return (await _insert_announced(conn, "subject", _subject_statements(data, by)))[0]
+    except ConflictError as exc:
+        if data.get("pinfl") is not None:
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT 1 FROM subjects WHERE pinfl = %s AND id <> %s", (data["pinfl"], data["id"]))
+                if await cur.fetchone() is not None:
+                    raise ConflictError("subject", data["id"], "another subject has this PINFL") from exc
+        raise
+
+
+def _subject_statements(data: Row, by: str) -> list[tuple[str, Row]]:
+    """The subject's row, its first supervision term and that term's creation amendment."""
     params = {"pinfl": None, "date_of_birth": None, "sex": None, "address": None, "phone": None, "status": "active",
               **data, "exemptions": Jsonb(data.get("exemptions") or []), "by": by}
     sql = (
@@ -96,15 +109,33 @@ async def create_subject(conn: psycopg.AsyncConnection[Any], data: Row, *, by: s
     amendment = ("INSERT INTO term_amendments (term_id, version, change, reason, after, amended_by)"
                  " SELECT id, 1, 'create', 'created with the subject', to_jsonb(t), %(by)s FROM supervision_terms t"
                  " WHERE subject_id = %(id)s RETURNING id")
+    return [(sql, params), (term, params), (amendment, params)]
+
+
+async def create_subjects(conn: psycopg.AsyncConnection[Any], items: list[Row], *, by: str = "api") -> list[Row]:
+    """Several subjects (each with its first term, as ``create_subject``) in one
+    transaction: all or none. Returns the subjects' rows, in order."""
+    statements = [st for data in items for st in _subject_statements(data, by)]
     try:
-        return (await _insert_announced(conn, "subject", [(sql, params), (term, params), (amendment, params)]))[0]
+        rows = await _insert_announced(conn, "subject", statements)
     except ConflictError as exc:
-        if data.get("pinfl") is not None:
-            async with conn.cursor() as cur:
-                await cur.execute("SELECT 1 FROM subjects WHERE pinfl = %s AND id <> %s", (data["pinfl"], data["id"]))
-                if await cur.fetchone() is not None:
-                    raise ConflictError("subject", data["id"], "another subject has this PINFL") from exc
+        pinfls = [d["pinfl"] for d in items if d.get("pinfl") is not None]
+        if len(set(pinfls)) < len(pinfls):
+            raise ConflictError("subject", exc.key, "two subjects of the import have the same PINFL") from exc
         raise
+    return rows[::3]
+
+
+async def create_devices(conn: psycopg.AsyncConnection[Any], items: list[Row], *, by: str = "api") -> list[Row]:
+    """Several devices (each as ``create_device``) in one transaction: all or none."""
+    statements: list[tuple[str, Row]] = []
+    firsts = []
+    for data in items:
+        check_device_id(data["id"])
+        firsts.append(len(statements))
+        statements += _device_statements(data, by)
+    rows = await _insert_announced(conn, "device", statements)
+    return [rows[i] for i in firsts]
 
 
 async def update_subject(conn: psycopg.AsyncConnection[Any], subject_id: str, changes: Row, *,
@@ -172,10 +203,7 @@ async def get_subject(conn: psycopg.AsyncConnection[Any], subject_id: str, *, sc
     return row
 
 
-async def create_device(conn: psycopg.AsyncConnection[Any], data: Row, *, by: str = "api") -> Row:
-    """A device, and when it names a subject, the open assignment (since the device's
-    records began: fixes it stored before are the subject's too)."""
-    check_device_id(data["id"])
+def _device_statements(data: Row, by: str) -> list[tuple[str, Row]]:
     params = {"serial": None, "imei": None, "model": None, "firmware": None, "profile": "default", **data, "by": by}
     sql = ("INSERT INTO devices (id, kind, subject_id, serial, imei, model, firmware, profile, state)"
            " VALUES (%(id)s, %(kind)s, %(subject_id)s, %(serial)s, %(imei)s, %(model)s, %(firmware)s, %(profile)s,"
@@ -184,9 +212,17 @@ async def create_device(conn: psycopg.AsyncConnection[Any], data: Row, *, by: st
     if data.get("subject_id") is not None:
         statements.append(("INSERT INTO device_assignments (device_id, subject_id, fitted_at, fitted_by, reason)"
                            " VALUES (%(id)s, %(subject_id)s, NULL, %(by)s, 'registered fitted') RETURNING id", params))
+    return statements
+
+
+async def create_device(conn: psycopg.AsyncConnection[Any], data: Row, *, by: str = "api") -> Row:
+    """A device, and when it names a subject, the open assignment (since the device's
+    records began: fixes it stored before are the subject's too)."""
+    check_device_id(data["id"])
     try:
-        return (await _insert_announced(conn, "device", statements))[0]
+        return (await _insert_announced(conn, "device", _device_statements(data, by)))[0]
     except ConflictError as exc:
+        params = {"imei": None, "serial": None, **data}
         async with conn.cursor() as cur:
             await cur.execute("SELECT 1 FROM devices WHERE id <> %s AND (imei = %s OR serial = %s)",
                               (data["id"], params["imei"], params["serial"]))
@@ -462,7 +498,9 @@ __all__ = [
     "check_zone",
     "create_absence",
     "create_device",
+    "create_devices",
     "create_subject",
+    "create_subjects",
     "create_victim_link",
     "create_zones",
     "get_subject",

@@ -210,3 +210,39 @@ def test_zone_versions_stay_readable_and_geojson_round_trips(live_api: LiveApi) 
         assert c.get("/zones/work/versions").json()[-1]["change"] == "retire"
     (update,) = _audit(live_api.database_url, "zone.update")
     assert update["before"]["version"] == 1 and update["after"]["version"] == 2
+
+
+def test_subjects_and_devices_import_all_or_none(live_api: LiveApi) -> None:
+    """``POST /subjects/import`` and ``POST /devices/import`` (a fleet moving onto the
+    system, the simulator's registry at national scale): each item checked as by the
+    single routes, all or none, one audit record per import."""
+    people = [{"id": f"si{i}", "full_name": f"Imported {i}", "order_type": "house_arrest",
+               "term_start": "2026-12-01T00:00:00+05:00"} for i in range(3)]
+    with live_api.client() as c:
+        bad = [*people[:1], {**people[1], "pinfl": "3150190123"}, people[2]]
+        body = assert_problem(c.post("/subjects/import", json={"subjects": bad}), 422)
+        assert body["errors"][0]["field"].startswith("body.subjects[1].pinfl"), body
+        twice = [*people, {**people[0], "full_name": "again"}]
+        assert "si0" in assert_problem(c.post("/subjects/import", json={"subjects": twice}), 409)["detail"]
+        assert c.get("/subjects/si1").status_code == 404  # nothing of either import was stored
+        assert_problem(c.post("/subjects/import", json={"subjects": []}), 422)
+        assert_problem(c.post("/subjects/import", json={"subjects": [people[0]] * 5001}), 422)
+        r = c.post("/subjects/import", json={"subjects": people})
+        assert r.status_code == 201 and [s["id"] for s in r.json()] == ["si0", "si1", "si2"], r.text
+        (term,) = c.get("/subjects/si2/terms").json()
+        assert term["status"] == "active" and term["order_type"] == "house_arrest"
+        assert_problem(c.post("/subjects/import", json={"subjects": people[:1]}), 409)  # exists now
+        devices = [{"id": f"di{i}", "subject_id": f"si{i}"} for i in range(3)]
+        body = assert_problem(c.post("/devices/import", json={"devices": [*devices, {"id": "dx", "imei": "1"}]}), 422)
+        assert body["errors"][0]["field"].startswith("body.devices[3].imei"), body
+        assert "no-such" in assert_problem(c.post("/devices/import", json={
+            "devices": [*devices, {"id": "dy", "subject_id": "no-such"}]}), 404)["detail"]
+        assert c.get("/devices", params={"limit": 100}).json() == []
+        r = c.post("/devices/import", json={"devices": devices})
+        assert r.status_code == 201 and {d["state"] for d in r.json()} == {"fitted"}, r.text
+        (history,) = c.get("/devices/di1/assignments").json()
+        assert history["subject_id"] == "si1"
+    (subjects,) = _audit(live_api.database_url, "subject.import")
+    assert subjects["count"] == 3 and [a["id"] for a in subjects["after"]] == ["si0", "si1", "si2"]
+    (devs,) = _audit(live_api.database_url, "device.import")
+    assert devs["count"] == 3
