@@ -21,7 +21,11 @@ exclusion zone E (a circle of 120-150 m at 1.5 km) and one of four behaviours â€
   edge, on GPS capped at 12 m.
 
 Noise is drawn from each fix's stated accuracy as in ``simulator.movement`` (the truth
-always inside the stated circle), so a correct engine raises nothing. Status reports
+always inside the stated circle), so a correct engine raises nothing. With
+``fixes_per_message`` > 1 a device uploads a batch when its last fix is taken, and each
+device starts the run part way through a batch (0 to ``fixes_per_message`` - 1 fixes
+already held, taken before the start), so uploads are spread over time as in a fleet
+running for hours; what a device still holds at the end is not sent. Status reports
 every 300 s (battery, strap and case closed, GPS on) keep the device conditions quiet.
 Devices are ``{prefix}-b{index:06d}``, subjects ``{prefix}-bs{index:06d}``.
 """
@@ -72,8 +76,10 @@ class BackgroundConfig:
 
     @property
     def expected_fixes(self) -> int:
-        """Fixes the fleet sends over the duration (each device's first at a random phase)."""
-        return sum(len(_fix_times(self, i)) for i in range(self.devices))
+        """Fixes the fleet sends over the duration: each device's first at a random phase;
+        with batches, only whole batches (what a device still holds at the end is not
+        sent in the run)."""
+        return sum(_sent_fixes(self, _device(self, i)) for i in range(self.devices))
 
 
 @dataclass
@@ -85,7 +91,8 @@ class _Device:
     e_radius: float
     itin: Itinerary
     max_acc: float | None
-    phase: float
+    phase: float  # the first fix of the run, in [0, interval_s)
+    held_at_start: int  # batches: fixes already held when the run starts (a device mid-cycle)
 
 
 def _rng(cfg: BackgroundConfig, i: int) -> random.Random:
@@ -126,17 +133,16 @@ def _device(cfg: BackgroundConfig, i: int) -> _Device:
             a = base + math.radians(10.0 * k)
             it.move((e_c[0] + r * math.cos(a), e_c[1] + r * math.sin(a)), WALK_MPS)
         max_acc = 12.0
-    return _Device(i, behaviour, home, e_c, e_r, it, max_acc, rng.uniform(0.0, cfg.interval_s))
+    per_message = max(1, cfg.fixes_per_message)
+    return _Device(i, behaviour, home, e_c, e_r, it, max_acc, rng.uniform(0.0, cfg.interval_s),
+                   rng.randrange(per_message))
 
 
-def _fix_times(cfg: BackgroundConfig, i: int) -> list[float]:
-    phase = _device_phase(cfg, i)
-    n = max(0, math.ceil((cfg.duration_s - phase) / cfg.interval_s))
-    return [phase + k * cfg.interval_s for k in range(n)]
-
-
-def _device_phase(cfg: BackgroundConfig, i: int) -> float:
-    return _device(cfg, i).phase
+def _sent_fixes(cfg: BackgroundConfig, d: _Device) -> int:
+    per_message = max(1, cfg.fixes_per_message)
+    first = d.phase - d.held_at_start * cfg.interval_s
+    taken = max(0, math.ceil((cfg.duration_s - first) / cfg.interval_s))  # fixes taken before the end
+    return taken // per_message * per_message
 
 
 def registry(cfg: BackgroundConfig, indices: range | None = None) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]],
@@ -159,6 +165,7 @@ def registry(cfg: BackgroundConfig, indices: range | None = None) -> Iterator[tu
 
 
 def _fix(d: _Device, t: float, t_ms: int, seq: int, rng: random.Random) -> dict[str, Any]:
+    t = max(t, 0.0)  # a fix held from before the run: where the run starts
     leg = d.itin.leg_at(t)
     truth = leg.at(t, rng)
     r = read(leg, truth, rng, max_acc=d.max_acc)
@@ -183,7 +190,7 @@ def messages(cfg: BackgroundConfig, share: int, shares: int, start_ms: int, *,
     per_message = max(1, cfg.fixes_per_message)
     heap: list[tuple[float, int, int]] = []  # (wall s, index, 0 fix / 1 status)
     for i, d in devices.items():
-        heap.append((d.phase, i, 0))
+        heap.append((d.phase - d.held_at_start * cfg.interval_s, i, 0))  # before 0: held from before the run
         heap.append((rngs[i].uniform(0.0, STATUS_EVERY_S), i, 1))
     heapq.heapify(heap)
     while heap:
@@ -199,9 +206,8 @@ def messages(cfg: BackgroundConfig, share: int, shares: int, start_ms: int, *,
             heapq.heappush(heap, (t + STATUS_EVERY_S, i, 1))
             continue
         seqs[i] += 1
-        held[i].append(_fix(d, t, start_ms + int(offset(t) * 1000), seqs[i], rng))
-        last = t + cfg.interval_s >= cfg.duration_s
-        if len(held[i]) >= per_message or last:
+        held[i].append(_fix(d, t, start_ms + int((offset(t) if t >= 0 else t) * 1000), seqs[i], rng))
+        if len(held[i]) >= per_message:
             fixes = held[i]
             held[i] = []
             yield Message(t * compression, did, fixes_topic(did), encode_payload(fixes),
