@@ -122,6 +122,12 @@ async def create_subjects(conn: psycopg.AsyncConnection[Any], items: list[Row], 
         pinfls = [d["pinfl"] for d in items if d.get("pinfl") is not None]
         if len(set(pinfls)) < len(pinfls):
             raise ConflictError("subject", exc.key, "two subjects of the import have the same PINFL") from exc
+        if pinfls:  # the import was rolled back: a match is an existing subject
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT id FROM subjects WHERE pinfl = ANY(%s) AND NOT id = ANY(%s) LIMIT 1",
+                                  (pinfls, [d["id"] for d in items]))
+                if await cur.fetchone() is not None:
+                    raise ConflictError("subject", exc.key, "another subject has this PINFL") from exc
         raise
     return rows[::3]
 
@@ -134,7 +140,20 @@ async def create_devices(conn: psycopg.AsyncConnection[Any], items: list[Row], *
         check_device_id(data["id"])
         firsts.append(len(statements))
         statements += _device_statements(data, by)
-    rows = await _insert_announced(conn, "device", statements)
+    try:
+        rows = await _insert_announced(conn, "device", statements)
+    except ConflictError as exc:
+        ids = [d["id"] for d in items]
+        marks = [d.get(k) for d in items for k in ("imei", "serial") if d.get(k) is not None]
+        if len(set(marks)) < len(marks):
+            raise ConflictError("device", exc.key, "two devices of the import have the same serial or IMEI") from exc
+        if marks:  # the import was rolled back: a match is an existing device
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT 1 FROM devices WHERE NOT id = ANY(%s) AND (imei = ANY(%s) OR serial = ANY(%s))"
+                                  " LIMIT 1", (ids, marks, marks))
+                if await cur.fetchone() is not None:
+                    raise ConflictError("device", exc.key, "another device has this serial or IMEI") from exc
+        raise
     return [rows[i] for i in firsts]
 
 

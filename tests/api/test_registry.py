@@ -232,14 +232,24 @@ def test_subjects_and_devices_import_all_or_none(live_api: LiveApi) -> None:
         (term,) = c.get("/subjects/si2/terms").json()
         assert term["status"] == "active" and term["order_type"] == "house_arrest"
         assert_problem(c.post("/subjects/import", json={"subjects": people[:1]}), 409)  # exists now
+        assert c.post("/subjects", json={"id": "sp", "full_name": "p", "pinfl": pinfl()}).status_code == 201
+        same = [{"id": "sq", "full_name": "q", "pinfl": pinfl()}]
+        assert "another subject has this PINFL" in assert_problem(
+            c.post("/subjects/import", json={"subjects": same}), 409)["detail"]
+        assert "same PINFL" in assert_problem(c.post("/subjects/import", json={"subjects": [
+            {"id": "sr", "full_name": "r", "pinfl": pinfl(serial="457")},
+            {"id": "ss", "full_name": "s", "pinfl": pinfl(serial="457")}]}), 409)["detail"]
         devices = [{"id": f"di{i}", "subject_id": f"si{i}"} for i in range(3)]
         body = assert_problem(c.post("/devices/import", json={"devices": [*devices, {"id": "dx", "imei": "1"}]}), 422)
         assert body["errors"][0]["field"].startswith("body.devices[3].imei"), body
         assert "no-such" in assert_problem(c.post("/devices/import", json={
             "devices": [*devices, {"id": "dy", "subject_id": "no-such"}]}), 404)["detail"]
-        assert c.get("/devices", params={"limit": 100}).json() == []
+        assert c.get("/devices", params={"limit": 100}).json() == []  # neither import stored anything
         r = c.post("/devices/import", json={"devices": devices})
         assert r.status_code == 201 and {d["state"] for d in r.json()} == {"fitted"}, r.text
+        assert c.post("/devices", json={"id": "dm", "imei": IMEI}).status_code == 201
+        assert "another device has this serial or IMEI" in assert_problem(
+            c.post("/devices/import", json={"devices": [{"id": "dn", "imei": IMEI}]}), 409)["detail"]
         (history,) = c.get("/devices/di1/assignments").json()
         assert history["subject_id"] == "si1"
     (subjects,) = _audit(live_api.database_url, "subject.import")
