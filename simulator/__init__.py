@@ -2,6 +2,7 @@
 knows the ground truth of what it injected.
 
 - ``simulator.scenarios``: a seeded fleet, its messages and its truth (``build``)
+- ``simulator.background``: a compliant fleet at national scale, generated as it is sent
 - ``simulator.movement``: true tracks and honest receiver noise
 - ``simulator.registry``: the public API client (registry set-up, alerts read-back)
 - ``simulator.publisher``: paced QoS 1 replay, one or several processes
