@@ -38,13 +38,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
-from benchmarks.stored import register_devices, wait_and_count
+from benchmarks.stored import fresh_database, register_devices, wait_and_count
 from nazorat.services import EmbeddedPostgres
 from nazorat.services.rabbit_provision import RabbitAdmin, provision
 from nazorat.services.rabbitmq import ADMIN_USER, RabbitCluster
-from telemetry.store import migrate as db
 from telemetry.wire import fixes_topic
 
 N_DEVICES = 200
@@ -161,11 +158,7 @@ def _pipeline_ceiling(url: str, seconds: float) -> float:
 
 
 def _fresh_db(pg: EmbeddedPostgres, name: str) -> str:
-    admin = pg.url()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"'.encode())
-    url = admin.rsplit("/", 1)[0] + "/" + name
-    db.upgrade(url)
+    url = fresh_database(pg, name)
     register_devices(url, "bc", N_DEVICES)
     return url
 

@@ -26,16 +26,15 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from benchmarks.stored import fresh_database
 from nazorat.services import EmbeddedPostgres
 from simulator.background import BackgroundConfig, registry
 from telemetry.snapshot import build_snapshot
 from telemetry.store import ingest as store
-from telemetry.store import migrate as db
 
 
 def _fill(url: str, n: int) -> int:
     cfg = BackgroundConfig(devices=n, seed=3, prefix="snap")
-    zones = 0
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         subjects, terms, zone_rows, devices = [], [], [], []
         for subject, zs, device in registry(cfg):
@@ -51,8 +50,7 @@ def _fill(url: str, n: int) -> int:
         cur.executemany("INSERT INTO zones (id, name, kind, subject_id, geometry, radius_m, buffer_m)"
                         " VALUES (%s, %s, %s, %s, %s, %s, %s)", zone_rows)
         cur.executemany("INSERT INTO devices (id, subject_id) VALUES (%s, %s)", devices)
-        zones = len(zone_rows)
-    return zones
+    return len(zone_rows)
 
 
 def measure(url: str, n: int) -> dict[str, Any]:
@@ -83,12 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = []
         for i, n in enumerate(int(x) for x in a.devices.split(",")):
-            admin = pg.url()
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "snap{i}"'.encode())
-            url = admin.rsplit("/", 1)[0] + f"/snap{i}"
-            db.upgrade(url)
-            runs.append(measure(url, n))
+            runs.append(measure(fresh_database(pg, f"snap{i}"), n))
             print(json.dumps(runs[-1]), flush=True)
         out = {"runs": runs, "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                                         f"Python {platform.python_version()}"}

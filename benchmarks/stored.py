@@ -1,4 +1,5 @@
-"""The ingest benchmarks' database side: the fleet they register (``register_devices``),
+"""The benchmarks' database side: a fresh migrated database (``fresh_database``), the
+fleet the ingest benchmarks register (``register_devices``),
 and what a run stored: wait until the published fixes are in (or 300 s), then count them
 and their publish -> stored latency (``seq`` holds the publish time, ms)."""
 
@@ -9,6 +10,9 @@ from dataclasses import dataclass
 
 import psycopg
 
+from nazorat.services import EmbeddedPostgres
+from telemetry.store import migrate as db
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -18,6 +22,16 @@ class Stored:
     p50_ms: float
     p99_ms: float
     late: int
+
+
+def fresh_database(pg: EmbeddedPostgres, name: str) -> str:
+    """A new, migrated database ``name`` on the benchmark's embedded PostgreSQL; its URL."""
+    admin = pg.url()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    db.upgrade(url)
+    return url
 
 
 def register_devices(url: str, prefix: str, n: int) -> None:
@@ -47,4 +61,4 @@ def wait_and_count(url: str, sent: int, timeout_s: float = 300.0) -> Stored:
     return Stored(int(row[0]), int(row[1]), float(row[2]), float(row[3]), float(row[4]), int(row[5]))
 
 
-__all__ = ["Stored", "wait_and_count"]
+__all__ = ["Stored", "fresh_database", "register_devices", "wait_and_count"]

@@ -84,7 +84,6 @@ class BackgroundConfig:
 
 @dataclass
 class _Device:
-    index: int
     behaviour: str
     home: tuple[float, float]
     e_centre: tuple[float, float]  # local metres
@@ -95,12 +94,8 @@ class _Device:
     held_at_start: int  # batches: fixes already held when the run starts (a device mid-cycle)
 
 
-def _rng(cfg: BackgroundConfig, i: int) -> random.Random:
-    return random.Random(cfg.seed * 1_000_003 + i)
-
-
 def _device(cfg: BackgroundConfig, i: int) -> _Device:
-    rng = _rng(cfg, i)
+    rng = random.Random(cfg.seed * 1_000_003 + i)
     home = to_lonlat(cfg.origin, (rng.uniform(-cfg.spread_m, cfg.spread_m), rng.uniform(-cfg.spread_m, cfg.spread_m)))
     theta = rng.uniform(0, 2 * math.pi)
     ux, uy = math.cos(theta), math.sin(theta)
@@ -134,7 +129,7 @@ def _device(cfg: BackgroundConfig, i: int) -> _Device:
             it.move((e_c[0] + r * math.cos(a), e_c[1] + r * math.sin(a)), WALK_MPS)
         max_acc = 12.0
     per_message = max(1, cfg.fixes_per_message)
-    return _Device(i, behaviour, home, e_c, e_r, it, max_acc, rng.uniform(0.0, cfg.interval_s),
+    return _Device(behaviour, home, e_c, e_r, it, max_acc, rng.uniform(0.0, cfg.interval_s),
                    rng.randrange(per_message))
 
 

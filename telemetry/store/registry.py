@@ -81,15 +81,7 @@ async def _insert_announced(
 async def create_subject(conn: psycopg.AsyncConnection[Any], data: Row, *, by: str = "api") -> Row:
     """The subject and its first supervision term (from ``term_start``/``term_end`` and
     the order type: every subject created here has a term row, which then governs)."""
-    try:
-        return (await _insert_announced(conn, "subject", _subject_statements(data, by)))[0]
-    except ConflictError as exc:
-        if data.get("pinfl") is not None:
-            async with conn.cursor() as cur:
-                await cur.execute("SELECT 1 FROM subjects WHERE pinfl = %s AND id <> %s", (data["pinfl"], data["id"]))
-                if await cur.fetchone() is not None:
-                    raise ConflictError("subject", data["id"], "another subject has this PINFL") from exc
-        raise
+    return (await create_subjects(conn, [data], by=by))[0]
 
 
 def _subject_statements(data: Row, by: str) -> list[tuple[str, Row]]:
@@ -113,8 +105,9 @@ def _subject_statements(data: Row, by: str) -> list[tuple[str, Row]]:
 
 
 async def create_subjects(conn: psycopg.AsyncConnection[Any], items: list[Row], *, by: str = "api") -> list[Row]:
-    """Several subjects (each with its first term, as ``create_subject``) in one
-    transaction: all or none. Returns the subjects' rows, in order."""
+    """Subjects, each with its first term, in one transaction: all or none. Returns the
+    subjects' rows, in order. A duplicate PINFL (within ``items`` or with an existing
+    subject) is a ConflictError saying so."""
     statements = [st for data in items for st in _subject_statements(data, by)]
     try:
         rows = await _insert_announced(conn, "subject", statements)
@@ -133,7 +126,8 @@ async def create_subjects(conn: psycopg.AsyncConnection[Any], items: list[Row], 
 
 
 async def create_devices(conn: psycopg.AsyncConnection[Any], items: list[Row], *, by: str = "api") -> list[Row]:
-    """Several devices (each as ``create_device``) in one transaction: all or none."""
+    """Devices (each with its open assignment when it names a subject) in one
+    transaction: all or none. A duplicate serial or IMEI is a ConflictError saying so."""
     statements: list[tuple[str, Row]] = []
     firsts = []
     for data in items:
@@ -144,13 +138,14 @@ async def create_devices(conn: psycopg.AsyncConnection[Any], items: list[Row], *
         rows = await _insert_announced(conn, "device", statements)
     except ConflictError as exc:
         ids = [d["id"] for d in items]
-        marks = [d.get(k) for d in items for k in ("imei", "serial") if d.get(k) is not None]
-        if len(set(marks)) < len(marks):
+        imeis = [d["imei"] for d in items if d.get("imei") is not None]
+        serials = [d["serial"] for d in items if d.get("serial") is not None]
+        if len(set(imeis)) < len(imeis) or len(set(serials)) < len(serials):
             raise ConflictError("device", exc.key, "two devices of the import have the same serial or IMEI") from exc
-        if marks:  # the import was rolled back: a match is an existing device
+        if imeis or serials:  # the import was rolled back: a match is an existing device
             async with conn.cursor() as cur:
                 await cur.execute("SELECT 1 FROM devices WHERE NOT id = ANY(%s) AND (imei = ANY(%s) OR serial = ANY(%s))"
-                                  " LIMIT 1", (ids, marks, marks))
+                                  " LIMIT 1", (ids, imeis, serials))
                 if await cur.fetchone() is not None:
                     raise ConflictError("device", exc.key, "another device has this serial or IMEI") from exc
         raise
@@ -237,17 +232,7 @@ def _device_statements(data: Row, by: str) -> list[tuple[str, Row]]:
 async def create_device(conn: psycopg.AsyncConnection[Any], data: Row, *, by: str = "api") -> Row:
     """A device, and when it names a subject, the open assignment (since the device's
     records began: fixes it stored before are the subject's too)."""
-    check_device_id(data["id"])
-    try:
-        return (await _insert_announced(conn, "device", _device_statements(data, by)))[0]
-    except ConflictError as exc:
-        params = {"imei": None, "serial": None, **data}
-        async with conn.cursor() as cur:
-            await cur.execute("SELECT 1 FROM devices WHERE id <> %s AND (imei = %s OR serial = %s)",
-                              (data["id"], params["imei"], params["serial"]))
-            if await cur.fetchone() is not None:
-                raise ConflictError("device", data["id"], "another device has this serial or IMEI") from exc
-        raise
+    return (await create_devices(conn, [data], by=by))[0]
 
 
 async def list_devices(conn: psycopg.AsyncConnection[Any], limit: int, offset: int, *,
