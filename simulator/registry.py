@@ -12,7 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode, urlparse
@@ -96,39 +96,37 @@ def _parallel(api: Api, calls: Iterable[tuple[str, str, Any]], workers: int) -> 
             f.result()
 
 
-def _import(api: Api, path: str, key: str, items: list[dict[str, Any]], single: str, workers: int,
-            chunk: int = 5000) -> None:
-    """``POST {path}`` in chunks (all or none each); a chunk with some items there already
-    (a repeated run: 409) goes one at a time, the existing ones skipped."""
+def _import(api: Api, path: str, body: Callable[[list[dict[str, Any]]], Any], items: list[dict[str, Any]],
+            single: str, workers: int, chunk: int) -> None:
+    """``POST {path}`` with ``body(chunk)`` per chunk of ``items`` (all or none each); a
+    chunk with some items there already (a repeated run: 409) goes one at a time to
+    ``single``, the existing ones skipped."""
     for i in range(0, len(items), chunk):
         part = items[i : i + chunk]
         try:
-            api.request("POST", path, {key: part})
+            api.request("POST", path, body(part))
         except ApiError as exc:
             if exc.status != 409:
                 raise
             _parallel(api, (("POST", single, x) for x in part), workers)
 
 
-def _import_zones(api: Api, zones: list[dict[str, Any]], workers: int) -> None:
-    features = []
-    for z in zones:
-        props = {k: v for k, v in z.items() if k != "geometry"}
-        features.append({"type": "Feature", "geometry": z["geometry"], "properties": props})
-    for i in range(0, len(features), 2000):
-        try:
-            api.request("POST", "/zones/import", {"type": "FeatureCollection", "features": features[i : i + 2000]})
-        except ApiError as exc:  # some exist already (a repeated run): one at a time
-            if exc.status != 409:
-                raise
-            _parallel(api, (("POST", "/zones", z) for z in zones[i : i + 2000]), workers)
+def _feature_collection(zones: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": z["geometry"], "properties": {k: v for k, v in z.items() if k != "geometry"}}
+        for z in zones]}
+
+
+def _register(api: Api, subjects: list[dict[str, Any]], zones: list[dict[str, Any]], devices: list[dict[str, Any]],
+              workers: int) -> None:
+    _import(api, "/subjects/import", lambda part: {"subjects": part}, subjects, "/subjects", workers, 5000)
+    _import(api, "/zones/import", _feature_collection, zones, "/zones", workers, 2000)
+    _import(api, "/devices/import", lambda part: {"devices": part}, devices, "/devices", workers, 5000)
 
 
 def register(api: Api, plan: Plan, *, workers: int = 4) -> None:
     """Create the plan's subjects, zones, devices and victim links (idempotent)."""
-    _import(api, "/subjects/import", "subjects", plan.subjects, "/subjects", workers)
-    _import_zones(api, plan.zones, workers)
-    _import(api, "/devices/import", "devices", plan.devices, "/devices", workers)
+    _register(api, plan.subjects, plan.zones, plan.devices, workers)
     _parallel(api, (("POST", f"/subjects/{sid}/victims", body) for sid, body in plan.victim_links), workers)
 
 
@@ -137,9 +135,7 @@ def register_background(api: Api, cfg: BackgroundConfig, *, workers: int = 4, ch
     a time: the registry of 100,000 devices is never all in memory."""
     for start in range(0, cfg.devices, chunk):
         rows = list(background_registry(cfg, range(start, min(cfg.devices, start + chunk))))
-        _import(api, "/subjects/import", "subjects", [s for s, _, _ in rows], "/subjects", workers, chunk)
-        _import_zones(api, [z for _, zs, _ in rows for z in zs], workers)
-        _import(api, "/devices/import", "devices", [d for _, _, d in rows], "/devices", workers, chunk)
+        _register(api, [s for s, _, _ in rows], [z for _, zs, _ in rows for z in zs], [d for _, _, d in rows], workers)
 
 
 def fetch_alerts(api: Api, *, after_id: int = 0) -> list[dict[str, Any]]:
